@@ -1,0 +1,1 @@
+//! Sampler chain (see issue 3).
