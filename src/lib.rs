@@ -4,3 +4,6 @@ pub mod gguf;
 pub mod quant;
 pub mod sampling;
 pub mod tokenizer;
+pub mod context;
+pub mod model;
+pub mod cli;
