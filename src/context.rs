@@ -79,7 +79,10 @@ impl KvCache {
 
     /// Bytes the cache occupies.
     pub fn size_bytes(&self) -> usize {
-        self.layers.iter().map(|l| (l.k.len() + l.v.len()) * 2).sum()
+        self.layers
+            .iter()
+            .map(|l| (l.k.len() + l.v.len()) * 2)
+            .sum()
     }
 }
 

@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use hearth::cli;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +13,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Complete a prompt, streaming the text to stdout.
+    Generate(cli::generate::GenerateArgs),
+    /// Print the token ids of a text as a JSON array.
+    Tokenize(cli::tokenize::TokenizeArgs),
+    /// Measure perplexity on a text file (llama.cpp's method).
+    Perplexity(cli::perplexity::PerplexityArgs),
     /// Print a model's metadata and tensor table.
     Info {
         /// The GGUF file.
@@ -21,8 +28,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Info { model } => hearth::cli::info::run(&model, &mut std::io::stdout().lock()),
+    let result = match &cli.command {
+        Command::Generate(a) => cli::generate::run(a),
+        Command::Tokenize(a) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
+        Command::Perplexity(a) => cli::perplexity::run(a),
+        Command::Info { model } => cli::info::run(model, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,8 +48,16 @@ pub fn run(path: &Path, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "\nby type:")?;
     for (ty, (n, bytes)) in by_type {
-        writeln!(out, "  {ty:<6} {n:>4} tensors {:>10.1} MiB", bytes as f64 / (1 << 20) as f64)?;
+        writeln!(
+            out,
+            "  {ty:<6} {n:>4} tensors {:>10.1} MiB",
+            bytes as f64 / (1 << 20) as f64
+        )?;
     }
-    writeln!(out, "  total  {:>10.1} MiB of weights", total as f64 / (1 << 20) as f64)?;
+    writeln!(
+        out,
+        "  total  {:>10.1} MiB of weights",
+        total as f64 / (1 << 20) as f64
+    )?;
     Ok(())
 }

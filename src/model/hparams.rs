@@ -86,9 +86,7 @@ impl HParams {
             head_dim,
             n_ff: req("feed_forward_length")?,
             norm_eps,
-            n_ctx_train: file
-                .get_u64(&key("context_length"))?
-                .unwrap_or(2048) as usize,
+            n_ctx_train: file.get_u64(&key("context_length"))?.unwrap_or(2048) as usize,
             rope_dims,
             rope_freq_base,
             rope_freq_scale,

@@ -119,7 +119,8 @@ impl Architecture for Llama {
         for (il, l) in self.layers.iter().enumerate() {
             // Attention block.
             s.xn.copy_from_slice(&s.x);
-            s.xn.chunks_mut(d).for_each(|r| rms_norm(r, &l.attn_norm, hp.norm_eps));
+            s.xn.chunks_mut(d)
+                .for_each(|r| rms_norm(r, &l.attn_norm, hp.norm_eps));
             s.acts.quantize(l.wq.ty.dot_type(), &s.xn, n, d);
             matmul(&l.wq, &s.acts, &mut s.q);
             s.ensure_acts(l.wk.ty, n, d);
@@ -139,7 +140,8 @@ impl Architecture for Llama {
 
             // Feed-forward block.
             s.xn.copy_from_slice(&s.x);
-            s.xn.chunks_mut(d).for_each(|r| rms_norm(r, &l.ffn_norm, hp.norm_eps));
+            s.xn.chunks_mut(d)
+                .for_each(|r| rms_norm(r, &l.ffn_norm, hp.norm_eps));
             s.acts.quantize(l.w_gate.ty.dot_type(), &s.xn, n, d);
             matmul(&l.w_gate, &s.acts, &mut s.gate);
             s.ensure_acts(l.w_up.ty, n, d);
@@ -150,7 +152,15 @@ impl Architecture for Llama {
             s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
         }
 
-        s.output(&self.output, &self.output_norm, hp.norm_eps, n, d, outputs, logits);
+        s.output(
+            &self.output,
+            &self.output_norm,
+            hp.norm_eps,
+            n,
+            d,
+            outputs,
+            logits,
+        );
         Ok(())
     }
 }

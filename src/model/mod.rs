@@ -69,7 +69,10 @@ impl Model {
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let file = GgufFile::open(path)?;
-        Self::from_gguf(file, path.file_name().map(|s| s.to_string_lossy().into_owned()))
+        Self::from_gguf(
+            file,
+            path.file_name().map(|s| s.to_string_lossy().into_owned()),
+        )
     }
 
     pub fn from_gguf(file: GgufFile, file_name: Option<String>) -> Result<Model> {

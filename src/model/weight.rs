@@ -61,7 +61,10 @@ pub fn load_vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>> 
         .tensor(name)
         .with_context(|| format!("the model has no tensor {name:?}"))?;
     if t.n_elements() != len as u64 {
-        bail!("tensor {name:?} has {} elements, expected {len}", t.n_elements());
+        bail!(
+            "tensor {name:?} has {} elements, expected {len}",
+            t.n_elements()
+        );
     }
     let mut v = vec![0f32; len];
     quant::dequantize_row(t.ty, &t.data, &mut v);
@@ -81,7 +84,9 @@ pub struct Activations {
 impl Activations {
     /// Converts `n_rows` rows of `cols` floats from `x` into `ty`.
     pub fn quantize(&mut self, ty: GgmlType, x: &[f32], n_rows: usize, cols: usize) {
-        let row_bytes = ty.row_size(cols).expect("activation width fits the block size");
+        let row_bytes = ty
+            .row_size(cols)
+            .expect("activation width fits the block size");
         self.ty = Some(ty);
         self.n_rows = n_rows;
         self.row_bytes = row_bytes;
@@ -112,7 +117,11 @@ unsafe impl Sync for SharedOut {}
 fn chunk_rows(rows: usize, n_tokens: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let per_thread = rows.div_ceil(threads);
-    let target = if n_tokens == 1 { per_thread.div_ceil(4) } else { 16 };
+    let target = if n_tokens == 1 {
+        per_thread.div_ceil(4)
+    } else {
+        16
+    };
     target.clamp(1, rows.max(1))
 }
 
@@ -120,7 +129,13 @@ fn chunk_rows(rows: usize, n_tokens: usize) -> usize {
 /// `x.n_rows × w.rows`, row-major.
 pub fn matmul(w: &Weight, x: &Activations, out: &mut [f32]) {
     let ty = x.ty.expect("activations quantized");
-    assert_eq!(ty, w.ty.dot_type(), "activations of {} for {} weights", ty, w.ty);
+    assert_eq!(
+        ty,
+        w.ty.dot_type(),
+        "activations of {} for {} weights",
+        ty,
+        w.ty
+    );
     let n_tokens = x.n_rows;
     assert!(out.len() >= n_tokens * w.rows);
     let dot = quant::kernels(w.ty).vec_dot;
