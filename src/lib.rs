@@ -1,6 +1,10 @@
 //! hearth: a terminal chat application with its own GGUF inference engine.
 
+pub mod cli;
+pub mod context;
+pub mod engine;
 pub mod gguf;
+pub mod model;
 pub mod quant;
 pub mod sampling;
 pub mod tokenizer;

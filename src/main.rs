@@ -1,3 +1,44 @@
-fn main() {
-    println!("hearth");
+use clap::{Parser, Subcommand};
+use hearth::cli;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// hearth: chat with local GGUF language models in your terminal.
+#[derive(Parser)]
+#[command(name = "hearth", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Complete a prompt, streaming the text to stdout.
+    Generate(cli::generate::GenerateArgs),
+    /// Print the token ids of a text as a JSON array.
+    Tokenize(cli::tokenize::TokenizeArgs),
+    /// Measure perplexity on a text file (llama.cpp's method).
+    Perplexity(cli::perplexity::PerplexityArgs),
+    /// Print a model's metadata and tensor table.
+    Info {
+        /// The GGUF file.
+        model: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Generate(a) => cli::generate::run(a),
+        Command::Tokenize(a) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
+        Command::Perplexity(a) => cli::perplexity::run(a),
+        Command::Info { model } => cli::info::run(model, &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

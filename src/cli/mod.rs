@@ -1,0 +1,7 @@
+//! The command line: one module per subcommand.
+
+pub mod common;
+pub mod generate;
+pub mod info;
+pub mod perplexity;
+pub mod tokenize;

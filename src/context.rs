@@ -1,0 +1,331 @@
+//! Per-conversation state: the KV cache, the evaluated tokens, logits, scratch buffers and the
+//! worker pool. The model itself stays immutable and can be shared by several contexts.
+
+use crate::model::attention::KvView;
+use crate::model::ops::{rms_norm, to_f16_bits, Rope};
+use crate::model::weight::{matmul, Activations, Weight};
+use crate::model::{ForwardParams, LayerCacheSpec, Model, Outputs};
+use crate::quant::GgmlType;
+use anyhow::{bail, Result};
+
+/// The f16 key/value cache of every layer.
+pub struct KvCache {
+    layers: Vec<LayerKv>,
+    n_ctx: usize,
+}
+
+struct LayerKv {
+    spec: LayerCacheSpec,
+    capacity: usize,
+    k: Vec<u16>,
+    v: Vec<u16>,
+}
+
+impl KvCache {
+    pub fn new(specs: &[LayerCacheSpec], n_ctx: usize) -> KvCache {
+        let layers = specs
+            .iter()
+            .map(|&spec| {
+                let capacity = spec.window.map_or(n_ctx, |w| w.min(n_ctx));
+                LayerKv {
+                    spec,
+                    capacity,
+                    k: vec![0; capacity * spec.kv_dim],
+                    v: vec![0; capacity * spec.kv_dim],
+                }
+            })
+            .collect();
+        KvCache { layers, n_ctx }
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Writes rows of keys and values (f32, `kv_dim` each) for positions `start..`.
+    pub fn store(&mut self, layer: usize, start: usize, k: &[f32], v: &[f32]) {
+        let l = &mut self.layers[layer];
+        let kvd = l.spec.kv_dim;
+        for (i, (kr, vr)) in k.chunks(kvd).zip(v.chunks(kvd)).enumerate() {
+            let slot = (start + i) % l.capacity;
+            to_f16_bits(kr, &mut l.k[slot * kvd..(slot + 1) * kvd]);
+            to_f16_bits(vr, &mut l.v[slot * kvd..(slot + 1) * kvd]);
+        }
+    }
+
+    pub fn view(&self, layer: usize) -> KvView<'_> {
+        let l = &self.layers[layer];
+        KvView {
+            k: &l.k,
+            v: &l.v,
+            capacity: l.capacity,
+        }
+    }
+
+    /// Bytes of K and V for positions `0..n_past` of every layer (what a session stores).
+    pub fn layer_rows(&self, layer: usize, pos: usize) -> (&[u16], &[u16]) {
+        let l = &self.layers[layer];
+        let slot = pos % l.capacity;
+        let kvd = l.spec.kv_dim;
+        (
+            &l.k[slot * kvd..(slot + 1) * kvd],
+            &l.v[slot * kvd..(slot + 1) * kvd],
+        )
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Bytes the cache occupies.
+    pub fn size_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| (l.k.len() + l.v.len()) * 2)
+            .sum()
+    }
+}
+
+/// Reusable buffers of the forward pass, sized for the current batch.
+#[derive(Default)]
+pub struct Scratch {
+    pub x: Vec<f32>,
+    pub xn: Vec<f32>,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub att: Vec<f32>,
+    pub o: Vec<f32>,
+    pub gate: Vec<f32>,
+    pub up: Vec<f32>,
+    pub acts: Activations,
+    /// cos/sin per position of the batch.
+    pub rope: Vec<Vec<(f32, f32)>>,
+}
+
+impl Scratch {
+    pub fn prepare(&mut self, n: usize, d: usize, qd: usize, kvd: usize, ff: usize) {
+        self.x.resize(n * d, 0.0);
+        self.xn.resize(n * d, 0.0);
+        self.q.resize(n * qd, 0.0);
+        self.k.resize(n * kvd, 0.0);
+        self.v.resize(n * kvd, 0.0);
+        self.att.resize(n * qd, 0.0);
+        self.o.resize(n * d, 0.0);
+        self.gate.resize(n * ff, 0.0);
+        self.up.resize(n * ff, 0.0);
+    }
+
+    /// Looks up the embeddings of `tokens` into `x`.
+    pub fn embed(&mut self, table: &Weight, tokens: &[u32], d: usize) -> Result<()> {
+        for (i, &t) in tokens.iter().enumerate() {
+            if t as usize >= table.rows {
+                bail!("token id {t} is outside the vocabulary ({})", table.rows);
+            }
+            table.dequantize_row(t as usize, &mut self.x[i * d..(i + 1) * d]);
+        }
+        Ok(())
+    }
+
+    pub fn rope_tables(&mut self, rope: &Rope, start: usize, n: usize) {
+        self.rope.resize_with(n, Vec::new);
+        for (i, t) in self.rope.iter_mut().enumerate() {
+            rope.table(start + i, t);
+        }
+    }
+
+    /// Makes sure `acts` holds `xn` in the dot type of `w_ty` (reusing it when it already does).
+    pub fn ensure_acts(&mut self, w_ty: GgmlType, n: usize, d: usize) {
+        if self.acts.ty != Some(w_ty.dot_type()) || self.acts.n_rows != n {
+            self.acts.quantize(w_ty.dot_type(), &self.xn, n, d);
+        }
+    }
+
+    /// Final norm and output projection for the rows `outputs` asks for.
+    #[allow(clippy::too_many_arguments)]
+    pub fn output(
+        &mut self,
+        output: &Weight,
+        norm: &[f32],
+        eps: f32,
+        n: usize,
+        d: usize,
+        outputs: Outputs,
+        logits: &mut Vec<f32>,
+    ) {
+        let first = match outputs {
+            Outputs::Last => n - 1,
+            Outputs::All => 0,
+        };
+        let rows = n - first;
+        self.xn.truncate(rows * d);
+        self.xn.copy_from_slice(&self.x[first * d..n * d]);
+        self.xn.chunks_mut(d).for_each(|r| rms_norm(r, norm, eps));
+        self.acts.quantize(output.ty.dot_type(), &self.xn, rows, d);
+        logits.resize(rows * output.rows, 0.0);
+        matmul(output, &self.acts, logits);
+    }
+}
+
+/// Settings of a context.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextParams {
+    pub n_ctx: usize,
+    pub n_threads: usize,
+    /// Tokens evaluated per forward call when processing a prompt.
+    pub n_batch: usize,
+    pub rope_freq_base: Option<f32>,
+    pub rope_freq_scale: Option<f32>,
+}
+
+impl Default for ContextParams {
+    fn default() -> Self {
+        ContextParams {
+            n_ctx: 4096,
+            n_threads: default_threads(),
+            n_batch: 512,
+            rope_freq_base: None,
+            rope_freq_scale: None,
+        }
+    }
+}
+
+/// The number of physical cores.
+pub fn default_threads() -> usize {
+    num_cpus::get_physical().max(1)
+}
+
+/// One conversation's evaluation state.
+pub struct Context {
+    pub params: ContextParams,
+    pub forward: ForwardParams,
+    cache: KvCache,
+    scratch: Scratch,
+    tokens: Vec<u32>,
+    logits: Vec<f32>,
+    n_vocab: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl Context {
+    pub fn new(model: &Model, params: ContextParams) -> Result<Context> {
+        if params.n_ctx == 0 {
+            bail!("the context size must be at least 1");
+        }
+        if params.n_threads == 0 || params.n_threads > 1024 {
+            bail!("thread count {} is out of range", params.n_threads);
+        }
+        let mut forward = model.arch.default_forward_params();
+        if let Some(b) = params.rope_freq_base {
+            if !(b.is_finite() && b > 0.0) {
+                bail!("RoPE frequency base must be positive, got {b}");
+            }
+            forward.rope_freq_base = b;
+        }
+        if let Some(s) = params.rope_freq_scale {
+            if !(s.is_finite() && s > 0.0) {
+                bail!("RoPE frequency scale must be positive, got {s}");
+            }
+            forward.rope_freq_scale = s;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(params.n_threads)
+            .thread_name(|i| format!("hearth-worker-{i}"))
+            .build()?;
+        Ok(Context {
+            cache: KvCache::new(&model.arch.cache_spec(), params.n_ctx),
+            params,
+            forward,
+            scratch: Scratch::default(),
+            tokens: Vec::new(),
+            logits: Vec::new(),
+            n_vocab: model.hparams().n_vocab,
+            pool,
+        })
+    }
+
+    /// Tokens whose keys and values are in the cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+    pub fn n_past(&self) -> usize {
+        self.tokens.len()
+    }
+    pub fn n_ctx(&self) -> usize {
+        self.params.n_ctx
+    }
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// Forgets everything after the first `n` tokens (their cache rows are overwritten later).
+    pub fn truncate(&mut self, n: usize) {
+        self.tokens.truncate(n);
+    }
+
+    /// Evaluates `tokens` after the ones already in the context, in batches of `n_batch`.
+    /// With `Outputs::Last` the logits of the last token are kept; with `Outputs::All` one row
+    /// per token of this call. `progress(done, total)` is called after each batch.
+    pub fn eval(
+        &mut self,
+        model: &Model,
+        tokens: &[u32],
+        outputs: Outputs,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        if self.n_past() + tokens.len() > self.params.n_ctx {
+            bail!(
+                "context is full: {} tokens in the context plus {} new exceed its size {}",
+                self.n_past(),
+                tokens.len(),
+                self.params.n_ctx
+            );
+        }
+        let mut all = Vec::new();
+        let batch = self.params.n_batch.max(1);
+        let mut done = 0;
+        for chunk in tokens.chunks(batch) {
+            let start = self.n_past();
+            let (cache, scratch, logits) = (&mut self.cache, &mut self.scratch, &mut self.logits);
+            let fwd = self.forward;
+            self.pool.install(|| {
+                model
+                    .arch
+                    .forward(&fwd, chunk, start, cache, scratch, outputs, logits)
+            })?;
+            self.tokens.extend_from_slice(chunk);
+            if outputs == Outputs::All {
+                all.extend_from_slice(&self.logits);
+            }
+            done += chunk.len();
+            progress(done, tokens.len());
+        }
+        if outputs == Outputs::All {
+            self.logits = all;
+        }
+        Ok(())
+    }
+
+    /// Logits of the last evaluated token.
+    pub fn logits(&self) -> &[f32] {
+        let n = self.logits.len();
+        &self.logits[n - self.n_vocab..]
+    }
+
+    /// All logit rows of the last `eval` with `Outputs::All`.
+    pub fn all_logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.n_vocab
+    }
+
+    /// Runs `f` on this context's worker pool.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+}

@@ -1,0 +1,166 @@
+//! The llama architecture (llama, mistral, smollm, …): RMSNorm, RoPE on adjacent pairs,
+//! grouped-query attention, SwiGLU feed-forward, optionally tied output weights.
+
+use super::attention::{attention, AttnShape};
+use super::ops::{gated, rms_norm, Activation, Rope, RopeStyle};
+use super::weight::{load_vector, matmul, Weight};
+use super::{Architecture, ForwardParams, HParams, LayerCacheSpec, Outputs};
+use crate::context::{KvCache, Scratch};
+use crate::gguf::GgufFile;
+use anyhow::Result;
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
+    wo: Weight,
+    ffn_norm: Vec<f32>,
+    w_gate: Weight,
+    w_up: Weight,
+    w_down: Weight,
+}
+
+pub struct Llama {
+    hp: HParams,
+    tok_embd: Weight,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    output: Weight,
+}
+
+impl Llama {
+    pub fn load(f: &GgufFile, hp: HParams) -> Result<Llama> {
+        let (d, ff, qd, kvd) = (hp.n_embd, hp.n_ff, hp.q_dim(), hp.kv_dim());
+        let tok_embd = Weight::load(f, "token_embd.weight", d, hp.n_vocab)?;
+        let output = match f.tensor("output.weight") {
+            Some(_) => Weight::load(f, "output.weight", d, hp.n_vocab)?,
+            None => tok_embd.clone(),
+        };
+        let layers = (0..hp.n_layer)
+            .map(|i| {
+                let n = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Layer {
+                    attn_norm: load_vector(f, &n("attn_norm"), d)?,
+                    wq: Weight::load(f, &n("attn_q"), d, qd)?,
+                    wk: Weight::load(f, &n("attn_k"), d, kvd)?,
+                    wv: Weight::load(f, &n("attn_v"), d, kvd)?,
+                    wo: Weight::load(f, &n("attn_output"), qd, d)?,
+                    ffn_norm: load_vector(f, &n("ffn_norm"), d)?,
+                    w_gate: Weight::load(f, &n("ffn_gate"), d, ff)?,
+                    w_up: Weight::load(f, &n("ffn_up"), d, ff)?,
+                    w_down: Weight::load(f, &n("ffn_down"), ff, d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Llama {
+            output_norm: load_vector(f, "output_norm.weight", d)?,
+            tok_embd,
+            layers,
+            output,
+            hp,
+        })
+    }
+}
+
+impl Architecture for Llama {
+    fn hparams(&self) -> &HParams {
+        &self.hp
+    }
+
+    fn default_forward_params(&self) -> ForwardParams {
+        ForwardParams {
+            rope_freq_base: self.hp.rope_freq_base,
+            rope_freq_scale: self.hp.rope_freq_scale,
+        }
+    }
+
+    fn cache_spec(&self) -> Vec<LayerCacheSpec> {
+        vec![
+            LayerCacheSpec {
+                kv_dim: self.hp.kv_dim(),
+                window: None
+            };
+            self.hp.n_layer
+        ]
+    }
+
+    fn forward(
+        &self,
+        params: &ForwardParams,
+        tokens: &[u32],
+        start: usize,
+        cache: &mut KvCache,
+        s: &mut Scratch,
+        outputs: Outputs,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        let hp = &self.hp;
+        let n = tokens.len();
+        let (d, ff, qd, kvd, hd) = (hp.n_embd, hp.n_ff, hp.q_dim(), hp.kv_dim(), hp.head_dim);
+        s.prepare(n, d, qd, kvd, ff);
+        s.embed(&self.tok_embd, tokens, d)?;
+        let rope = Rope {
+            style: RopeStyle::Interleaved,
+            dims: hp.rope_dims,
+            freq_base: params.rope_freq_base,
+            freq_scale: params.rope_freq_scale,
+        };
+        s.rope_tables(&rope, start, n);
+        let shape = AttnShape {
+            n_head: hp.n_head,
+            n_head_kv: hp.n_head_kv,
+            head_dim: hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+            window: None,
+            softcap: None,
+        };
+
+        for (il, l) in self.layers.iter().enumerate() {
+            // Attention block.
+            s.xn.copy_from_slice(&s.x);
+            s.xn.chunks_mut(d)
+                .for_each(|r| rms_norm(r, &l.attn_norm, hp.norm_eps));
+            s.acts.quantize(l.wq.ty.dot_type(), &s.xn, n, d);
+            matmul(&l.wq, &s.acts, &mut s.q);
+            s.ensure_acts(l.wk.ty, n, d);
+            matmul(&l.wk, &s.acts, &mut s.k);
+            s.ensure_acts(l.wv.ty, n, d);
+            matmul(&l.wv, &s.acts, &mut s.v);
+            for t in 0..n {
+                let table = &s.rope[t];
+                rope.apply(&mut s.q[t * qd..(t + 1) * qd], hd, table);
+                rope.apply(&mut s.k[t * kvd..(t + 1) * kvd], hd, table);
+            }
+            cache.store(il, start, &s.k, &s.v);
+            attention(shape, &s.q, &cache.view(il), start, n, &mut s.att);
+            s.acts.quantize(l.wo.ty.dot_type(), &s.att, n, qd);
+            matmul(&l.wo, &s.acts, &mut s.o);
+            s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+
+            // Feed-forward block.
+            s.xn.copy_from_slice(&s.x);
+            s.xn.chunks_mut(d)
+                .for_each(|r| rms_norm(r, &l.ffn_norm, hp.norm_eps));
+            s.acts.quantize(l.w_gate.ty.dot_type(), &s.xn, n, d);
+            matmul(&l.w_gate, &s.acts, &mut s.gate);
+            s.ensure_acts(l.w_up.ty, n, d);
+            matmul(&l.w_up, &s.acts, &mut s.up);
+            gated(Activation::Silu, &mut s.gate, &s.up);
+            s.acts.quantize(l.w_down.ty.dot_type(), &s.gate, n, ff);
+            matmul(&l.w_down, &s.acts, &mut s.o);
+            s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+        }
+
+        s.output(
+            &self.output,
+            &self.output_norm,
+            hp.norm_eps,
+            n,
+            d,
+            outputs,
+            logits,
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The shared building blocks of the forward pass: norms, rotary embeddings, activations,
+//! softmax and attention over the KV cache. Numerics follow ggml's CPU backend.
+
+use half::f16;
+
+/// `x = x / rms(x) * w` for one row, accumulating the mean square in f64 as ggml does.
+pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0f32 / (mean + eps).sqrt();
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = (*v * scale) * g;
+    }
+}
+
+/// How a head's dimensions are paired for rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs (x[2i], x[2i+1]): llama.
+    Interleaved,
+    /// Halves (x[i], x[i + d/2]): GPT-NeoX, Gemma, Qwen.
+    Halves,
+}
+
+/// Rotary position embedding parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rope {
+    pub style: RopeStyle,
+    /// Leading dimensions of each head that are rotated.
+    pub dims: usize,
+    pub freq_base: f32,
+    /// Linear scaling: positions are multiplied by this (1 / rope.scaling.factor).
+    pub freq_scale: f32,
+}
+
+impl Rope {
+    /// cos/sin for each rotated pair at `pos`, computed as ggml does (theta multiplied by
+    /// `base^(-2/dims)` pair after pair, in f32).
+    pub fn table(&self, pos: usize, out: &mut Vec<(f32, f32)>) {
+        out.clear();
+        let theta_scale = self.freq_base.powf(-2.0 / self.dims as f32);
+        let mut theta = pos as f32;
+        for _ in 0..self.dims / 2 {
+            let t = self.freq_scale * theta;
+            out.push((t.cos(), t.sin()));
+            theta *= theta_scale;
+        }
+    }
+
+    /// Rotates every head (of `head_dim`) in `x` using a table from [`Rope::table`].
+    pub fn apply(&self, x: &mut [f32], head_dim: usize, table: &[(f32, f32)]) {
+        for head in x.chunks_mut(head_dim) {
+            match self.style {
+                RopeStyle::Interleaved => {
+                    for (i, &(c, s)) in table.iter().enumerate() {
+                        let (a, b) = (head[2 * i], head[2 * i + 1]);
+                        head[2 * i] = a * c - b * s;
+                        head[2 * i + 1] = a * s + b * c;
+                    }
+                }
+                RopeStyle::Halves => {
+                    let half = self.dims / 2;
+                    for (i, &(c, s)) in table.iter().enumerate() {
+                        let (a, b) = (head[i], head[i + half]);
+                        head[i] = a * c - b * s;
+                        head[i + half] = a * s + b * c;
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh approximation (as ggml's gelu).
+pub fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+/// The activation of a gated feed-forward block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Silu,
+    Gelu,
+}
+
+/// `gate = act(gate) * up`, element-wise.
+pub fn gated(act: Activation, gate: &mut [f32], up: &[f32]) {
+    match act {
+        Activation::Silu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = silu(*g) * u),
+        Activation::Gelu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = gelu(*g) * u),
+    }
+}
+
+/// In-place softmax; the sum is accumulated in f64 as ggml does.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Rounds through f16 (what ggml does to an f32 operand multiplied with an f16 matrix).
+pub fn round_f16(x: f32) -> f32 {
+    f16::from_f32(x).to_f32()
+}
+
+/// Converts a row to f16 bits.
+pub fn to_f16_bits(src: &[f32], dst: &mut [u16]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f16::from_f32(*s).to_bits();
+    }
+}
