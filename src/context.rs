@@ -77,6 +77,31 @@ impl KvCache {
         self.layers.len()
     }
 
+    /// Elements per position of `layer`'s keys (and of its values).
+    pub fn layer_kv_dim(&self, layer: usize) -> usize {
+        self.layers[layer].spec.kv_dim
+    }
+
+    /// Positions `layer` holds at once (the context size, or its window).
+    pub fn layer_capacity(&self, layer: usize) -> usize {
+        self.layers[layer].capacity
+    }
+
+    /// The first position whose rows `layer` still holds after `n_past` positions were stored:
+    /// 0, or `n_past - capacity` for a sliding-window layer that has wrapped around.
+    pub fn first_held(&self, layer: usize, n_past: usize) -> usize {
+        n_past.saturating_sub(self.layers[layer].capacity)
+    }
+
+    /// Overwrites the f16 K and V rows (`kv_dim` each) of position `pos` of `layer`.
+    pub fn set_layer_rows(&mut self, layer: usize, pos: usize, k: &[u16], v: &[u16]) {
+        let l = &mut self.layers[layer];
+        let slot = pos % l.capacity;
+        let kvd = l.spec.kv_dim;
+        l.k[slot * kvd..(slot + 1) * kvd].copy_from_slice(k);
+        l.v[slot * kvd..(slot + 1) * kvd].copy_from_slice(v);
+    }
+
     /// Bytes the cache occupies.
     pub fn size_bytes(&self) -> usize {
         self.layers
@@ -195,6 +220,34 @@ pub fn default_threads() -> usize {
     num_cpus::get_physical().max(1)
 }
 
+/// The K/V rows one layer holds for positions `first_pos..first_pos + n_rows`, f16 bits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerRows {
+    pub kv_dim: usize,
+    pub first_pos: usize,
+    /// `n_rows * kv_dim` keys, position by position.
+    pub k: Vec<u16>,
+    /// `n_rows * kv_dim` values, position by position.
+    pub v: Vec<u16>,
+}
+
+impl LayerRows {
+    pub fn n_rows(&self) -> usize {
+        self.k.len() / self.kv_dim.max(1)
+    }
+}
+
+/// What a context needs to continue exactly where it was: its tokens, the used KV rows of every
+/// layer (positions `0..n_past`, or the last window of a sliding-window layer) and the logits of
+/// its last token. Made by [`Context::export_kv`], restored by [`Context::import_kv`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContextSnapshot {
+    pub tokens: Vec<u32>,
+    pub layers: Vec<LayerRows>,
+    /// The last token's logits (`n_vocab`), when the context has evaluated anything.
+    pub logits: Option<Vec<f32>>,
+}
+
 /// One conversation's evaluation state.
 pub struct Context {
     pub params: ContextParams,
@@ -256,6 +309,107 @@ impl Context {
     }
     pub fn cache(&self) -> &KvCache {
         &self.cache
+    }
+
+    /// Logits of the last evaluated token, or `None` before the first evaluation.
+    pub fn last_logits(&self) -> Option<&[f32]> {
+        let n = self.logits.len();
+        (n >= self.n_vocab && self.n_vocab > 0).then(|| &self.logits[n - self.n_vocab..])
+    }
+
+    /// Whether [`Context::truncate`]`(n)` keeps every row positions `0..n` need: false when a
+    /// sliding-window layer has already overwritten rows the shorter context would attend to.
+    pub fn can_truncate(&self, n: usize) -> bool {
+        let n_past = self.n_past();
+        n >= n_past
+            || n == 0
+            || (0..self.cache.n_layers()).all(|l| self.cache.layer_capacity(l) >= n_past)
+    }
+
+    /// Copies out the tokens, the used KV rows of every layer and the last logits.
+    pub fn export_kv(&self) -> ContextSnapshot {
+        let n_past = self.n_past();
+        let layers = (0..self.cache.n_layers())
+            .map(|l| {
+                let first = self.cache.first_held(l, n_past);
+                let kvd = self.cache.layer_kv_dim(l);
+                let mut k = Vec::with_capacity((n_past - first) * kvd);
+                let mut v = Vec::with_capacity((n_past - first) * kvd);
+                for pos in first..n_past {
+                    let (kr, vr) = self.cache.layer_rows(l, pos);
+                    k.extend_from_slice(kr);
+                    v.extend_from_slice(vr);
+                }
+                LayerRows {
+                    kv_dim: kvd,
+                    first_pos: first,
+                    k,
+                    v,
+                }
+            })
+            .collect();
+        ContextSnapshot {
+            tokens: self.tokens.clone(),
+            layers,
+            logits: self.last_logits().map(<[f32]>::to_vec),
+        }
+    }
+
+    /// Replaces this context's state with `snap` (from [`Context::export_kv`] of a context of
+    /// the same model and cache shape). Checks every dimension first; on error nothing changes.
+    pub fn import_kv(&mut self, snap: ContextSnapshot) -> Result<()> {
+        let n_past = snap.tokens.len();
+        if n_past > self.params.n_ctx {
+            bail!(
+                "{n_past} tokens do not fit a context of {}",
+                self.params.n_ctx
+            );
+        }
+        if let Some(&t) = snap.tokens.iter().find(|&&t| t as usize >= self.n_vocab) {
+            bail!("token id {t} is outside the vocabulary ({})", self.n_vocab);
+        }
+        if snap.layers.len() != self.cache.n_layers() {
+            bail!(
+                "{} layers of KV rows for a model with {}",
+                snap.layers.len(),
+                self.cache.n_layers()
+            );
+        }
+        for (l, rows) in snap.layers.iter().enumerate() {
+            let kvd = self.cache.layer_kv_dim(l);
+            let first = self.cache.first_held(l, n_past);
+            let want = (n_past - first) * kvd;
+            if rows.kv_dim != kvd {
+                bail!(
+                    "layer {l}: rows of {} elements, expected {kvd}",
+                    rows.kv_dim
+                );
+            }
+            if rows.first_pos != first || rows.k.len() != want || rows.v.len() != want {
+                bail!(
+                    "layer {l}: rows for positions {}.. ({} keys, {} values), expected positions {first}..{n_past} ({want} each)",
+                    rows.first_pos,
+                    rows.k.len(),
+                    rows.v.len()
+                );
+            }
+        }
+        match &snap.logits {
+            Some(lg) if lg.len() != self.n_vocab => {
+                bail!("{} logits for a vocabulary of {}", lg.len(), self.n_vocab)
+            }
+            None if n_past > 0 => bail!("the last token's logits are missing"),
+            _ => {}
+        }
+        for (l, rows) in snap.layers.iter().enumerate() {
+            let kvd = rows.kv_dim;
+            for (i, (kr, vr)) in rows.k.chunks(kvd).zip(rows.v.chunks(kvd)).enumerate() {
+                self.cache.set_layer_rows(l, rows.first_pos + i, kr, vr);
+            }
+        }
+        self.tokens = snap.tokens;
+        self.logits = snap.logits.unwrap_or_default();
+        Ok(())
     }
 
     /// Forgets everything after the first `n` tokens (their cache rows are overwritten later).

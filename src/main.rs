@@ -8,11 +8,13 @@ use std::process::ExitCode;
 #[command(name = "hearth", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Chat in a full-screen terminal UI (the default with no subcommand).
+    Chat(cli::chat::ChatArgs),
     /// Complete a prompt, streaming the text to stdout.
     Generate(cli::generate::GenerateArgs),
     /// Print the token ids of a text as a JSON array.
@@ -29,10 +31,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Generate(a) => cli::generate::run(a),
-        Command::Tokenize(a) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
-        Command::Perplexity(a) => cli::perplexity::run(a),
-        Command::Info { model } => cli::info::run(model, &mut std::io::stdout().lock()),
+        None => cli::chat::run(&cli::chat::ChatArgs::default()),
+        Some(Command::Chat(a)) => cli::chat::run(a),
+        Some(Command::Generate(a)) => cli::generate::run(a),
+        Some(Command::Tokenize(a)) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
+        Some(Command::Perplexity(a)) => cli::perplexity::run(a),
+        Some(Command::Info { model }) => cli::info::run(model, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,9 +5,11 @@ use crate::context::Context;
 use crate::engine::{Generator, Guidance};
 use crate::model::{Model, Outputs};
 use crate::sampling::SamplingArgs;
+use crate::session::prompt_cache;
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use anyhow::{bail, Result};
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
@@ -21,6 +23,15 @@ pub struct GenerateArgs {
     pub n_predict: i64,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    /// Reuse the evaluated prompt from FILE when it matches, and save the prompt's state there
+    #[arg(long = "prompt-cache", value_name = "FILE")]
+    pub prompt_cache: Option<PathBuf>,
+    /// Save the generated tokens to the prompt cache too (at the end)
+    #[arg(long = "prompt-cache-all", requires = "prompt_cache")]
+    pub prompt_cache_all: bool,
+    /// Use the prompt cache but never write it
+    #[arg(long = "prompt-cache-ro", requires = "prompt_cache")]
+    pub prompt_cache_ro: bool,
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
@@ -56,8 +67,45 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
 
     let t0 = Instant::now();
-    ctx.eval(&model, &tokens, Outputs::Last, |_, _| {})?;
+    let mut save_prompt = false;
+    if let Some(path) = &args.prompt_cache {
+        match prompt_cache::load_into(path, &model, &params, &mut ctx, &tokens) {
+            Ok(None) => {
+                eprintln!("prompt cache {}: not found, creating it", path.display());
+                save_prompt = true;
+            }
+            Ok(Some(r)) => {
+                eprintln!(
+                    "prompt cache {}: reusing {} of {} prompt tokens ({} cached)",
+                    path.display(),
+                    r.reused,
+                    tokens.len(),
+                    r.cached
+                );
+                save_prompt = r.matched < tokens.len();
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: ignoring prompt cache {}: {e}{}",
+                    path.display(),
+                    if args.prompt_cache_ro {
+                        ""
+                    } else {
+                        " (it will be replaced)"
+                    }
+                );
+                save_prompt = true;
+            }
+        }
+    }
+    let n_reused = ctx.n_past();
+    ctx.eval(&model, &tokens[n_reused..], Outputs::Last, |_, _| {})?;
     let prompt_time = t0.elapsed().as_secs_f64();
+    if let Some(path) = &args.prompt_cache {
+        if save_prompt && !args.prompt_cache_ro {
+            prompt_cache::save(path, &model, &ctx)?;
+        }
+    }
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -86,12 +134,19 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     out.write_all(decoder.flush().as_bytes())?;
     out.flush()?;
     let gen_time = t1.elapsed().as_secs_f64();
+    if let Some(path) = &args.prompt_cache {
+        if args.prompt_cache_all && !args.prompt_cache_ro {
+            prompt_cache::save(path, &model, &ctx)?;
+        }
+    }
     eprintln!();
+    let n_eval = tokens.len() - n_reused;
     eprintln!(
-        "prompt: {} tokens in {:.3} s ({:.1} tokens/s)",
+        "prompt: {} tokens ({} from the cache) in {:.3} s ({:.1} tokens/s)",
         tokens.len(),
+        n_reused,
         prompt_time,
-        tokens.len() as f64 / prompt_time.max(1e-9)
+        n_eval as f64 / prompt_time.max(1e-9)
     );
     eprintln!(
         "generation: {} tokens in {:.3} s ({:.1} tokens/s), stopped: {stop}",

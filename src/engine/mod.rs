@@ -4,3 +4,6 @@
 pub mod generator;
 
 pub use generator::{Generator, Guidance};
+pub mod chat;
+pub mod protocol;
+pub mod thread;

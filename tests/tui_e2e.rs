@@ -1,0 +1,215 @@
+//! End to end: the real binary in a tmux pseudo-terminal, on SmolLM2. Sends a message, sees
+//! tokens stream with a tokens/s figure, stops a long reply with Esc, changes the temperature
+//! in the settings panel, opens help with F1, quits with Ctrl-C, and checks the exit status.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn capture(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn text(&self, s: &str) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-l", "-t", &self.name, s])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen after `secs`.
+    fn wait(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.capture();
+            if pred(&s) {
+                return s;
+            }
+            if t0.elapsed() > Duration::from_secs(secs) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn status_line(screen: &str) -> String {
+    screen
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn has_tps(s: &str) -> bool {
+    // "12.3 t/s" somewhere on the status line.
+    let st = status_line(s);
+    st.split(" t/s").next().is_some_and(|before| {
+        before != st
+            && before
+                .rsplit(' ')
+                .next()
+                .is_some_and(|n| n.parse::<f64>().is_ok_and(|v| v > 0.0))
+    })
+}
+
+#[test]
+fn chat_end_to_end_in_a_pty() {
+    let model = common::model(common::SMOLLM2);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hearth"));
+    let dir = std::env::temp_dir().join(format!("hearth-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exit_file = dir.join("exit");
+    let _ = std::fs::remove_file(&exit_file);
+    let name = format!("hearth-e2e-{}", std::process::id());
+    let cmd = format!(
+        "env HEARTH_CONFIG={cfg} HEARTH_LOG={log} {bin} chat -m {model} -c 1024 --seed 7 --ignore-eos; echo $? > {exit}; sleep 60",
+        cfg = dir.join("config.toml").display(),
+        log = dir.join("hearth.log").display(),
+        bin = bin.display(),
+        model = model.display(),
+        exit = exit_file.display(),
+    );
+    let st = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "110",
+            "-y",
+            "32",
+            &cmd,
+        ])
+        .status()
+        .expect("tmux is needed for this test");
+    assert!(st.success());
+    let t = Tmux { name };
+
+    t.wait("the model to load", 60, |s| status_line(s).contains("idle"));
+
+    // Send a message; tokens stream with a live tokens/s figure (replies never end on their
+    // own here because of --ignore-eos, so this one is long by construction).
+    t.text("Tell me a long story about a dragon.");
+    t.keys(&["Enter"]);
+    let s = t.wait("tokens to stream", 60, |s| {
+        status_line(s).contains("generating") && has_tps(s)
+    });
+    let n1: usize = status_line(&s)
+        .split("generating ")
+        .nth(1)
+        .and_then(|x| x.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .unwrap();
+    t.wait("more tokens", 30, |s| {
+        status_line(s)
+            .split("generating ")
+            .nth(1)
+            .and_then(|x| x.split_whitespace().next())
+            .and_then(|x| x.parse::<usize>().ok())
+            .is_some_and(|n| n > n1)
+    });
+
+    // Esc stops the reply at the next token and keeps the text.
+    t.keys(&["Escape"]);
+    let s = t.wait("the reply to stop", 20, |s| {
+        status_line(s).contains("idle") && s.contains("[stopped]")
+    });
+    assert!(has_tps(&s), "tokens/s of the last reply: {s}");
+    assert!(s.contains("Assistant"));
+
+    // The settings panel: temperature 0.80 → 0.85.
+    t.keys(&["F2"]);
+    t.wait("the settings panel", 10, |s| s.contains("temperature"));
+    t.keys(&["Down"]);
+    t.keys(&["Right"]);
+    t.wait("the new temperature", 10, |s| {
+        s.lines()
+            .any(|l| l.contains("temperature") && l.contains("0.85"))
+    });
+    t.keys(&["Escape"]);
+    t.wait("the panel to close", 10, |s| !s.contains("temperature"));
+
+    // Help on F1.
+    t.keys(&["F1"]);
+    t.wait("help", 10, |s| {
+        s.contains("Help") && s.contains("regenerate the last reply")
+    });
+    t.keys(&["Escape"]);
+    t.wait("help to close", 10, |s| {
+        !s.contains("regenerate the last reply")
+    });
+
+    // Ctrl-C when idle quits with status 0.
+    t.keys(&["C-c"]);
+    let t0 = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "hearth did not exit:\n{}",
+            t.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(code.trim(), "0", "exit status");
+    // The terminal was given back: the shell's screen, not the chat, is showing.
+    let s = t.capture();
+    assert!(!s.contains("Message (Enter sends"), "{s}");
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[test]
+fn missing_model_is_a_clear_message_before_the_screen_is_taken() {
+    let bin = env!("CARGO_BIN_EXE_hearth");
+    let o = Command::new(bin)
+        .args(["chat", "-m", "/nonexistent/model.gguf"])
+        .env("HEARTH_CONFIG", "/nonexistent/config.toml")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("model file not found: /nonexistent/model.gguf"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("\x1b[?1049h"));
+    // Not a GGUF file.
+    let o = Command::new(bin)
+        .args(["chat", "-m", file!()])
+        .env("HEARTH_CONFIG", "/nonexistent/config.toml")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a GGUF model file"));
+}
