@@ -19,6 +19,8 @@ enum Command {
     Tokenize(cli::tokenize::TokenizeArgs),
     /// Measure perplexity on a text file (llama.cpp's method).
     Perplexity(cli::perplexity::PerplexityArgs),
+    /// Measure prompt (pp) and generation (tg) speed, as llama-bench does.
+    Bench(cli::bench::BenchArgs),
     /// Print a model's metadata and tensor table.
     Info {
         /// The GGUF file.
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => cli::generate::run(a),
         Command::Tokenize(a) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
         Command::Perplexity(a) => cli::perplexity::run(a),
+        Command::Bench(a) => cli::bench::run(a),
         Command::Info { model } => cli::info::run(model, &mut std::io::stdout().lock()),
     };
     match result {
