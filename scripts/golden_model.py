@@ -50,12 +50,19 @@ def make_llm(path, n_ctx, logits_all):
         return Llama(**kw)
 
 
+def last_logits(llm):
+    """The logits of the last evaluated token, read straight from llama.cpp."""
+    import llama_cpp
+    ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+    return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float32).copy()
+
+
 def greedy(llm, tokens, n):
     llm.reset()
     llm.eval(tokens)
     out, gaps = [], []
     for _ in range(n):
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+        logits = last_logits(llm)
         top2 = np.partition(logits, -2)[-2:]
         gaps.append(float(abs(top2[1] - top2[0])))
         tok = int(np.argmax(logits))
@@ -117,7 +124,7 @@ def main():
         p["continuation"], p["top2_gaps"] = greedy(llm, p["tokens"], 64)
         llm.reset()
         llm.eval(p["tokens"])
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype="<f4")
+        logits = last_logits(llm).astype("<f4")
         if i < 4 or p["kind"] != "plain":
             fname = f"logits_{i}.f32"
             logits.tofile(os.path.join(out_dir, fname))

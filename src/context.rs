@@ -22,11 +22,15 @@ struct LayerKv {
 }
 
 impl KvCache {
-    pub fn new(specs: &[LayerCacheSpec], n_ctx: usize) -> KvCache {
+    /// Windowed layers keep a ring of `window + n_batch` slots: enough that a whole batch can be
+    /// written before its first token reads the positions it still needs.
+    pub fn new(specs: &[LayerCacheSpec], n_ctx: usize, n_batch: usize) -> KvCache {
         let layers = specs
             .iter()
             .map(|&spec| {
-                let capacity = spec.window.map_or(n_ctx, |w| w.min(n_ctx));
+                let capacity = spec
+                    .window
+                    .map_or(n_ctx, |w| w.saturating_add(n_batch).min(n_ctx));
                 LayerKv {
                     spec,
                     capacity,
@@ -159,7 +163,8 @@ impl Scratch {
         }
     }
 
-    /// Makes sure `acts` holds `xn` in the dot type of `w_ty` (reusing it when it already does).
+    /// Makes sure `acts` holds `xn` in the dot type of `w_ty`, reusing it when it already does
+    /// (`norm_input` marks it stale whenever `xn` changes).
     pub fn ensure_acts(&mut self, w_ty: GgmlType, n: usize, d: usize) {
         if self.acts.ty != Some(w_ty.dot_type()) || self.acts.n_rows != n {
             self.acts.quantize(w_ty.dot_type(), &self.xn, n, d);
@@ -286,7 +291,11 @@ impl Context {
             .thread_name(|i| format!("hearth-worker-{i}"))
             .build()?;
         Ok(Context {
-            cache: KvCache::new(&model.arch.cache_spec(), params.n_ctx),
+            cache: KvCache::new(
+                &model.arch.cache_spec(),
+                params.n_ctx,
+                params.n_batch.max(1),
+            ),
             params,
             forward,
             scratch: Scratch::default(),

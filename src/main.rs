@@ -21,6 +21,8 @@ enum Command {
     Tokenize(cli::tokenize::TokenizeArgs),
     /// Measure perplexity on a text file (llama.cpp's method).
     Perplexity(cli::perplexity::PerplexityArgs),
+    /// Measure prompt (pp) and generation (tg) speed, as llama-bench does.
+    Bench(cli::bench::BenchArgs),
     /// Print a model's metadata and tensor table.
     Info {
         /// The GGUF file.
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Some(Command::Generate(a)) => cli::generate::run(a),
         Some(Command::Tokenize(a)) => cli::tokenize::run(a, &mut std::io::stdout().lock()),
         Some(Command::Perplexity(a)) => cli::perplexity::run(a),
+        Some(Command::Bench(a)) => cli::bench::run(a),
         Some(Command::Info { model }) => cli::info::run(model, &mut std::io::stdout().lock()),
     };
     match result {

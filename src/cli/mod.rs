@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod bench;
 pub mod chat;
 pub mod common;
 pub mod generate;

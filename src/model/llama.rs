@@ -1,9 +1,10 @@
 //! The llama architecture (llama, mistral, smollm, …): RMSNorm, RoPE on adjacent pairs,
 //! grouped-query attention, SwiGLU feed-forward, optionally tied output weights.
 
-use super::attention::{attention, AttnShape};
-use super::ops::{gated, rms_norm, Activation, Rope, RopeStyle};
-use super::weight::{load_vector, matmul, Weight};
+use super::attention::AttnShape;
+use super::blocks::{add_residual, attend, gated_ffn, norm_input, project_qkv, rotate_qk};
+use super::ops::{Activation, Rope, RopeStyle};
+use super::weight::{load_vector, Weight};
 use super::{Architecture, ForwardParams, HParams, LayerCacheSpec, Outputs};
 use crate::context::{KvCache, Scratch};
 use crate::gguf::GgufFile;
@@ -107,6 +108,7 @@ impl Architecture for Llama {
             freq_scale: params.rope_freq_scale,
         };
         s.rope_tables(&rope, start, n);
+        let tables = std::mem::take(&mut s.rope);
         let shape = AttnShape {
             n_head: hp.n_head,
             n_head_kv: hp.n_head_kv,
@@ -117,41 +119,18 @@ impl Architecture for Llama {
         };
 
         for (il, l) in self.layers.iter().enumerate() {
-            // Attention block.
-            s.xn.copy_from_slice(&s.x);
-            s.xn.chunks_mut(d)
-                .for_each(|r| rms_norm(r, &l.attn_norm, hp.norm_eps));
-            s.acts.quantize(l.wq.ty.dot_type(), &s.xn, n, d);
-            matmul(&l.wq, &s.acts, &mut s.q);
-            s.ensure_acts(l.wk.ty, n, d);
-            matmul(&l.wk, &s.acts, &mut s.k);
-            s.ensure_acts(l.wv.ty, n, d);
-            matmul(&l.wv, &s.acts, &mut s.v);
-            for t in 0..n {
-                let table = &s.rope[t];
-                rope.apply(&mut s.q[t * qd..(t + 1) * qd], hd, table);
-                rope.apply(&mut s.k[t * kvd..(t + 1) * kvd], hd, table);
-            }
-            cache.store(il, start, &s.k, &s.v);
-            attention(shape, &s.q, &cache.view(il), start, n, &mut s.att);
-            s.acts.quantize(l.wo.ty.dot_type(), &s.att, n, qd);
-            matmul(&l.wo, &s.acts, &mut s.o);
-            s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+            norm_input(s, &l.attn_norm, hp.norm_eps, d);
+            project_qkv(s, &l.wq, &l.wk, &l.wv, n, d);
+            rotate_qk(s, &rope, &tables, hd);
+            attend(s, cache, il, shape, &l.wo, start, n);
+            add_residual(s);
 
-            // Feed-forward block.
-            s.xn.copy_from_slice(&s.x);
-            s.xn.chunks_mut(d)
-                .for_each(|r| rms_norm(r, &l.ffn_norm, hp.norm_eps));
-            s.acts.quantize(l.w_gate.ty.dot_type(), &s.xn, n, d);
-            matmul(&l.w_gate, &s.acts, &mut s.gate);
-            s.ensure_acts(l.w_up.ty, n, d);
-            matmul(&l.w_up, &s.acts, &mut s.up);
-            gated(Activation::Silu, &mut s.gate, &s.up);
-            s.acts.quantize(l.w_down.ty.dot_type(), &s.gate, n, ff);
-            matmul(&l.w_down, &s.acts, &mut s.o);
-            s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+            norm_input(s, &l.ffn_norm, hp.norm_eps, d);
+            gated_ffn(s, &l.w_gate, &l.w_up, &l.w_down, Activation::Silu, n, d, ff);
+            add_residual(s);
         }
 
+        s.rope = tables;
         s.output(
             &self.output,
             &self.output_norm,

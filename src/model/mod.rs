@@ -4,6 +4,8 @@
 //! `general.architecture`. Everything mutable lives in a [`crate::context::Context`].
 
 pub mod attention;
+mod blocks;
+mod gemma3;
 mod hparams;
 mod llama;
 pub mod ops;
@@ -79,7 +81,8 @@ impl Model {
         let hp = HParams::from_gguf(&file)?;
         let arch: Box<dyn Architecture> = match hp.arch.as_str() {
             "llama" | "mistral" | "smollm" => Box::new(llama::Llama::load(&file, hp)?),
-            other => bail!("architecture {other:?} is not supported (supported: llama)"),
+            "gemma3" => Box::new(gemma3::Gemma3::load(&file, hp)?),
+            other => bail!("architecture {other:?} is not supported (supported: llama, gemma3)"),
         };
         let name = file
             .get_str("general.name")

@@ -3,9 +3,9 @@
 
 use half::f16;
 
-/// `x = x / rms(x) * w` for one row, accumulating the mean square in f64 as ggml does.
+/// `x = x / rms(x) * w` for one row, accumulating the f32 squares in f64 as ggml does.
 pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
-    let sum: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
     let mean = (sum / x.len() as f64) as f32;
     let scale = 1.0f32 / (mean + eps).sqrt();
     for (v, &g) in x.iter_mut().zip(w) {
@@ -75,8 +75,19 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// GELU, tanh approximation (as ggml's gelu).
+/// GELU, tanh approximation, evaluated as ggml's CPU backend does: on the input rounded to f16,
+/// with the result rounded to f16 (ggml reads it from an f16 table), exact outside ±10.
 pub fn gelu(x: f32) -> f32 {
+    if x <= -10.0 {
+        return 0.0;
+    }
+    if x >= 10.0 {
+        return x;
+    }
+    round_f16(gelu_exact(round_f16(x)))
+}
+
+fn gelu_exact(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const COEF_A: f32 = 0.044715;
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())

@@ -1,0 +1,85 @@
+//! Layer pieces shared by the architectures: each reads and writes the scratch buffers of the
+//! current batch, so a family's `forward` reads as the list of its steps.
+
+use super::attention::{attention, AttnShape};
+use super::ops::{gated, rms_norm, Activation, Rope};
+use super::weight::{matmul, Weight};
+use crate::context::{KvCache, Scratch};
+
+/// Rows of `x` (each `d` wide) RMS-normalized with `w` into `xn`. The quantized activations
+/// no longer describe `xn` afterwards, so they are marked stale.
+pub fn norm_input(s: &mut Scratch, w: &[f32], eps: f32, d: usize) {
+    s.xn.copy_from_slice(&s.x);
+    norm_rows(&mut s.xn, w, eps, d);
+    s.acts.ty = None;
+}
+
+/// RMS-normalizes every `width`-wide row of `x` in place.
+pub fn norm_rows(x: &mut [f32], w: &[f32], eps: f32, width: usize) {
+    x.chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
+}
+
+/// `q`, `k`, `v` from `xn`; the input is quantized once per dot type.
+pub fn project_qkv(s: &mut Scratch, wq: &Weight, wk: &Weight, wv: &Weight, n: usize, d: usize) {
+    s.ensure_acts(wq.ty, n, d);
+    matmul(wq, &s.acts, &mut s.q);
+    s.ensure_acts(wk.ty, n, d);
+    matmul(wk, &s.acts, &mut s.k);
+    s.ensure_acts(wv.ty, n, d);
+    matmul(wv, &s.acts, &mut s.v);
+}
+
+/// Rotates the batch's queries and keys (tables from `Scratch::rope_tables`).
+pub fn rotate_qk(s: &mut Scratch, rope: &Rope, tables: &[Vec<(f32, f32)>], hd: usize) {
+    let n = tables.len();
+    let (qd, kvd) = (s.q.len() / n, s.k.len() / n);
+    for (t, table) in tables.iter().enumerate() {
+        rope.apply(&mut s.q[t * qd..(t + 1) * qd], hd, table);
+        rope.apply(&mut s.k[t * kvd..(t + 1) * kvd], hd, table);
+    }
+}
+
+/// Stores the batch's keys and values in layer `il`'s cache, attends, and projects the result
+/// through `wo` into `o`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    s: &mut Scratch,
+    cache: &mut KvCache,
+    il: usize,
+    shape: AttnShape,
+    wo: &Weight,
+    start: usize,
+    n: usize,
+) {
+    cache.store(il, start, &s.k, &s.v);
+    attention(shape, &s.q, &cache.view(il), start, n, &mut s.att);
+    let qd = shape.n_head * shape.head_dim;
+    s.acts.quantize(wo.ty.dot_type(), &s.att, n, qd);
+    matmul(wo, &s.acts, &mut s.o);
+}
+
+/// Gated feed-forward of `xn` into `o`: `down(act(gate(xn)) * up(xn))`.
+#[allow(clippy::too_many_arguments)]
+pub fn gated_ffn(
+    s: &mut Scratch,
+    gate: &Weight,
+    up: &Weight,
+    down: &Weight,
+    act: Activation,
+    n: usize,
+    d: usize,
+    ff: usize,
+) {
+    s.ensure_acts(gate.ty, n, d);
+    matmul(gate, &s.acts, &mut s.gate);
+    s.ensure_acts(up.ty, n, d);
+    matmul(up, &s.acts, &mut s.up);
+    gated(act, &mut s.gate, &s.up);
+    s.acts.quantize(down.ty.dot_type(), &s.gate, n, ff);
+    matmul(down, &s.acts, &mut s.o);
+}
+
+/// `x += o`.
+pub fn add_residual(s: &mut Scratch) {
+    s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+}
