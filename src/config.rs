@@ -21,6 +21,8 @@ pub struct Config {
     pub preset: Option<String>,
     pub system_prompt: Option<String>,
     pub ctx_size: Option<usize>,
+    /// Save the named session after each completed reply (default: on).
+    pub autosave: Option<bool>,
     /// Action name → keys, e.g. `regenerate = ["ctrl-r", "f5"]`.
     pub keys: BTreeMap<String, Vec<String>>,
 }

@@ -99,7 +99,7 @@ fn conversations_longer_than_the_context_are_shifted() {
 }
 
 #[test]
-fn engine_thread_streams_cancels_and_reports_missing_sessions() {
+fn engine_thread_streams_cancels_and_saves_sessions() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let h = EngineHandle::spawn(
         EngineConfig {
@@ -148,14 +148,20 @@ fn engine_thread_streams_cancels_and_reports_missing_sessions() {
         tokens < 20,
         "cancel takes effect at the next token ({tokens})"
     );
+    // Sessions are saved into $HEARTH_DATA_DIR (a temporary one here).
+    let data = std::env::temp_dir().join(format!("hearth-engine-test-{}", std::process::id()));
+    std::env::set_var("HEARTH_DATA_DIR", &data);
     h.send(Command::SaveSession {
         name: "x".into(),
         transcript: vec![],
+        overwrite: true,
     });
     loop {
         match rx.blocking_recv().unwrap() {
-            Event::Error(e) => {
-                assert!(e.contains("not available"), "{e}");
+            Event::SessionSaved { name } => {
+                assert_eq!(name, "x");
+                assert!(data.join("sessions").join("x.hsession").is_file());
+                let _ = std::fs::remove_dir_all(&data);
                 break;
             }
             Event::Token { .. } | Event::Done { .. } => {}

@@ -2,9 +2,10 @@
 
 use crate::config::{config_path, Config, Log};
 use crate::context::{default_threads, ContextParams};
-use crate::engine::protocol::ContextSettings;
+use crate::engine::protocol::{Command, ContextSettings};
 use crate::engine::thread::{EngineConfig, EngineHandle};
 use crate::sampling::{preset, SamplingArgs};
+use crate::session::SessionStore;
 use crate::tui::app::{App, AppOptions, Effect};
 use crate::tui::keymap::KeyMap;
 use crate::tui::theme::Theme;
@@ -39,6 +40,12 @@ pub struct ChatArgs {
     /// RoPE frequency scaling factor (default: from the model)
     #[arg(long = "rope-freq-scale", value_name = "F")]
     pub rope_freq_scale: Option<f32>,
+    /// Resume the saved session NAME (with --new: start a new chat saved as NAME)
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// With --session: start a new session instead of resuming one
+    #[arg(long = "new", requires = "session")]
+    pub new_session: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -123,6 +130,24 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         .or(config.system_prompt.clone())
         .unwrap_or_default();
 
+    if let Some(name) = &args.session {
+        let store = SessionStore::open_default()?;
+        let exists = store.exists(name)?;
+        if args.new_session && exists {
+            bail!(
+                "a session named {name:?} already exists in {}; resume it with `--session {name}` or choose another name",
+                store.dir().display()
+            );
+        }
+        if !args.new_session && !exists {
+            bail!(
+                "there is no session named {name:?} in {}; start one with `--session {name} --new`",
+                store.dir().display()
+            );
+        }
+    }
+    let autosave = config.autosave.unwrap_or(true);
+
     let mut log = Log::open();
     log.write(&format!("chat: model {}", model.display()));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -134,6 +159,10 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         },
         tx,
     )?;
+    if let (Some(name), false) = (&args.session, args.new_session) {
+        // Handled once the model is loaded; the KV cache is restored, nothing re-evaluated.
+        engine.send(Command::LoadSession { name: name.clone() });
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -153,6 +182,10 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         system_prompt,
         size: (size.width, size.height),
     });
+    app.autosave = autosave;
+    if let Some(name) = &args.session {
+        app.session = name.clone();
+    }
     let mut side = |e: Effect| -> Option<String> {
         match e {
             Effect::Clipboard(text) => terminal::osc52(&text)

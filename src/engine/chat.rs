@@ -176,6 +176,27 @@ impl ChatEngine {
         Ok(())
     }
 
+    /// Installs a restored conversation context and, when one was saved, the generator
+    /// (sampler settings and state, guidance context) of a loaded session.
+    pub fn install(&mut self, ctx: Context, gen: Option<Generator>) {
+        self.ctx = ctx;
+        if let Some(gen) = gen {
+            let s = gen.sampler.settings().clone();
+            self.guidance_len = if gen.guidance.is_some() {
+                let toks = self.tokenizer.tokenize(&s.cfg_negative_prompt, true, true);
+                if toks.is_empty() {
+                    usize::from(self.tokenizer.bos().is_some())
+                } else {
+                    toks.len()
+                }
+            } else {
+                0
+            };
+            self.gen = gen;
+            self.settings = s;
+        }
+    }
+
     /// Rebuilds the contexts with new size / RoPE settings.
     pub fn reconfigure(&mut self, cs: ContextSettings) -> Result<()> {
         let params = ContextParams {

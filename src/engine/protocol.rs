@@ -37,13 +37,20 @@ pub enum Command {
     },
     /// Forget the conversation (new chat).
     Reset,
-    /// Save the context, sampler state and `transcript` under `name`.
+    /// Save the context, sampler state and `transcript` under `name`. An existing session of
+    /// that name is replaced only with `overwrite`.
     SaveSession {
         name: String,
         transcript: Vec<Message>,
+        overwrite: bool,
     },
-    /// Restore a saved session.
+    /// Restore a saved session (KV cache, sampler, transcript) without re-evaluating it.
     LoadSession {
+        name: String,
+    },
+    /// Read the transcript of a saved session (e.g. one made for another model or context) and
+    /// evaluate it afresh, reporting prefill progress.
+    ReevaluateSession {
         name: String,
     },
     Shutdown,
@@ -138,10 +145,18 @@ pub enum Event {
     SessionSaved {
         name: String,
     },
+    /// A session was restored (or re-evaluated): the UI replaces its messages with
+    /// `transcript` (system prompt first when there is one).
     SessionLoaded {
         name: String,
         transcript: Vec<Message>,
         n_past: usize,
+    },
+    /// The session is a good file made for another model or context: `reason` says why it
+    /// cannot be restored; its transcript can be re-evaluated (`ReevaluateSession`).
+    SessionMismatch {
+        name: String,
+        reason: String,
     },
     Error(String),
 }

@@ -5,6 +5,8 @@ use super::chat::{ChatEngine, Control};
 use super::protocol::{Command, Event, StopReason};
 use crate::context::ContextParams;
 use crate::sampling::SamplerSettings;
+use crate::session::{now_ms, SessionData, SessionStore, Transcript, TranscriptMessage};
+use crate::tokenizer::Message;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -96,6 +98,8 @@ fn run(
         info: engine.info(),
         n_ctx: engine.ctx.n_ctx(),
     });
+    // The transcript last saved or loaded (for its timestamps) and its session's creation time.
+    let mut last: Option<(String, Transcript, u64)> = None;
     // Commands that arrived while generating and still need handling.
     let mut deferred: Vec<Command> = Vec::new();
     loop {
@@ -176,13 +180,117 @@ fn run(
                 engine.ctx.truncate(0);
                 ready(&engine, Ok((0, 0.0)), &emit);
             }
-            Command::SaveSession { name, .. } | Command::LoadSession { name } => {
-                emit(Event::Error(format!(
-                    "sessions are not available yet (cannot save or load '{name}')"
-                )));
+            Command::SaveSession {
+                name,
+                transcript,
+                overwrite,
+            } => {
+                let prev = last.as_ref().filter(|(n, ..)| *n == name);
+                let t = to_transcript(&transcript, prev.map(|(_, t, _)| t));
+                let created = prev.map_or_else(now_ms, |(.., c)| *c);
+                let r = SessionStore::open_default().and_then(|store| {
+                    let data = SessionData::new(&engine.model, &engine.ctx, &t)
+                        .with_generator(&engine.gen)
+                        .created(created);
+                    store.save(&name, &data, overwrite)
+                });
+                match r {
+                    Ok(_) => {
+                        last = Some((name.clone(), t, created));
+                        emit(Event::SessionSaved { name });
+                    }
+                    Err(e) => emit(Event::Error(format!("cannot save session '{name}': {e}"))),
+                }
+            }
+            Command::LoadSession { name } => {
+                let r = SessionStore::open_default().and_then(|store| {
+                    store.load(&name, &engine.model, &engine.tokenizer, &engine.params)
+                });
+                match r {
+                    Ok(r) => {
+                        engine.install(r.context, r.generator);
+                        let messages = from_transcript(&r.transcript);
+                        last = Some((name.clone(), r.transcript, r.header.created_ms));
+                        emit(Event::SessionLoaded {
+                            name,
+                            transcript: messages,
+                            n_past: engine.ctx.n_past(),
+                        });
+                    }
+                    Err(e) if e.is_mismatch() => emit(Event::SessionMismatch {
+                        name,
+                        reason: e.to_string(),
+                    }),
+                    Err(e) => emit(Event::Error(format!("cannot load session '{name}': {e}"))),
+                }
+            }
+            Command::ReevaluateSession { name } => {
+                let r = SessionStore::open_default().and_then(|store| store.read_transcript(&name));
+                match r {
+                    Ok(session) => {
+                        let messages = from_transcript(&session.transcript);
+                        if let Some(s) = session.sampler {
+                            if let Err(e) = engine.update_sampler(s.settings) {
+                                emit(Event::Error(format!("saved sampler settings: {e:#}")));
+                            }
+                        }
+                        last = Some((name.clone(), session.transcript, session.header.created_ms));
+                        emit(Event::SessionLoaded {
+                            name,
+                            transcript: messages.clone(),
+                            n_past: 0,
+                        });
+                        engine.ctx.truncate(0);
+                        let r = engine.prefill(&messages, &mut |e| emit(e));
+                        ready(&engine, r, &emit);
+                    }
+                    Err(e) => emit(Event::Error(format!(
+                        "cannot read the transcript of session '{name}': {e}"
+                    ))),
+                }
             }
         }
     }
+}
+
+/// The UI's conversation (system prompt first) as a session transcript; messages that match
+/// `prev` (the transcript last saved or loaded) keep their timestamps.
+fn to_transcript(messages: &[Message], prev: Option<&Transcript>) -> Transcript {
+    let (system_prompt, rest) = match messages.split_first() {
+        Some((m, rest)) if m.role == "system" => (Some(m.content.clone()), rest),
+        _ => (None, messages),
+    };
+    let now = now_ms();
+    let messages = rest
+        .iter()
+        .enumerate()
+        .map(|(i, m)| TranscriptMessage {
+            role: m.role.clone(),
+            content: m.content.clone(),
+            time_ms: prev
+                .and_then(|p| p.messages.get(i))
+                .filter(|p| p.role == m.role && p.content == m.content)
+                .map_or(now, |p| p.time_ms),
+        })
+        .collect();
+    Transcript {
+        system_prompt,
+        messages,
+    }
+}
+
+/// A session transcript as the UI's conversation (system prompt first when there is one).
+fn from_transcript(t: &Transcript) -> Vec<Message> {
+    let mut v = Vec::new();
+    if let Some(s) = t.system_prompt.as_ref().filter(|s| !s.trim().is_empty()) {
+        v.push(Message::new("system", s.clone()));
+    }
+    v.extend(
+        t.messages
+            .iter()
+            .map(|m| Message::new(m.role.clone(), m.content.clone())),
+    );
+    v
 }
 
 fn ready(engine: &ChatEngine, r: anyhow::Result<(usize, f64)>, emit: &dyn Fn(Event)) {

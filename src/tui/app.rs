@@ -137,6 +137,8 @@ pub enum Effect {
 pub enum Confirmable {
     ApplyStaged,
     SystemPrompt(String),
+    /// Re-evaluate the transcript of the named session.
+    Reevaluate(String),
 }
 
 #[derive(Clone, Debug)]
@@ -231,6 +233,8 @@ pub struct App {
     pub confirm: Option<Confirm>,
     pub picker: Option<Picker>,
     pub session: String,
+    /// Save the named session after each completed reply.
+    pub autosave: bool,
     pub streaming: Option<usize>,
     pending_notices: Vec<String>,
     /// Lines scrolled up from the bottom (0: following the output).
@@ -280,6 +284,7 @@ impl App {
             confirm: None,
             picker: None,
             session: "unsaved".into(),
+            autosave: true,
             streaming: None,
             pending_notices: Vec::new(),
             scroll: 0,
@@ -401,6 +406,28 @@ impl App {
         }
         for (i, e) in self.entries.iter().enumerate() {
             if Some(i) == self.streaming || e.out_of_context {
+                continue;
+            }
+            match e.role {
+                Role::User => v.push(Message::user(e.content.clone())),
+                Role::Assistant if !e.content.is_empty() => {
+                    v.push(Message::assistant(e.content.clone()))
+                }
+                _ => {}
+            }
+        }
+        v
+    }
+
+    /// The whole conversation for saving: like [`App::conversation`], but with the messages
+    /// that no longer fit in the context.
+    pub fn session_transcript(&self) -> Vec<Message> {
+        let mut v = Vec::new();
+        if !self.system_prompt.trim().is_empty() {
+            v.push(Message::system(self.system_prompt.clone()));
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            if Some(i) == self.streaming {
                 continue;
             }
             match e.role {
@@ -810,6 +837,11 @@ impl App {
                             match c.what {
                                 Confirmable::ApplyStaged => self.apply_staged(),
                                 Confirmable::SystemPrompt(t) => self.set_system_prompt(t),
+                                Confirmable::Reevaluate(name) => {
+                                    self.engine = EngineState::Prefilling { done: 0, total: 0 };
+                                    self.effects
+                                        .push(Effect::Engine(Command::ReevaluateSession { name }));
+                                }
                             }
                         }
                     }
@@ -963,14 +995,16 @@ impl App {
             }
             Bound::Export => self.effects.push(Effect::Export(self.to_markdown())),
             Bound::SaveSession => {
-                let name = if self.session == "unsaved" {
-                    "chat".to_string()
-                } else {
+                let named = self.session != "unsaved";
+                let name = if named {
                     self.session.clone()
+                } else {
+                    "chat".to_string()
                 };
                 self.effects.push(Effect::Engine(Command::SaveSession {
                     name,
-                    transcript: self.conversation(),
+                    transcript: self.session_transcript(),
+                    overwrite: named,
                 }));
             }
             Bound::LoadSession => {
@@ -1139,6 +1173,13 @@ impl App {
                 for n in std::mem::take(&mut self.pending_notices) {
                     self.notice(n);
                 }
+                if self.autosave && self.session != "unsaved" && stop != StopReason::Error {
+                    self.effects.push(Effect::Engine(Command::SaveSession {
+                        name: self.session.clone(),
+                        transcript: self.session_transcript(),
+                        overwrite: true,
+                    }));
+                }
             }
             Event::Ready {
                 n_past,
@@ -1191,6 +1232,7 @@ impl App {
                 n_past,
             } => {
                 self.entries.clear();
+                self.system_prompt.clear();
                 for m in transcript {
                     match m.role.as_str() {
                         "system" => self.system_prompt = m.content,
@@ -1198,10 +1240,22 @@ impl App {
                         _ => self.entries.push(Entry::new(Role::Assistant, m.content)),
                     }
                 }
-                self.session = name;
+                self.system_editor = Editor::with_text(&self.system_prompt);
+                self.session = name.clone();
                 self.n_past = n_past;
                 self.scroll = 0;
+                self.banner = Some(format!("session loaded: {name}"));
                 self.relayout();
+            }
+            Event::SessionMismatch { name, reason } => {
+                self.confirm = Some(Confirm {
+                    text: format!(
+                        "Session '{name}' cannot be restored as saved: {reason}. Re-evaluate its transcript instead?"
+                    ),
+                    what: Confirmable::Reevaluate(name),
+                    back: Mode::Input,
+                });
+                self.mode = Mode::Confirm;
             }
             Event::Error(msg) => {
                 if self.engine == EngineState::Loading {
