@@ -59,7 +59,8 @@ impl Stage for TailFree {
                 break;
             }
         }
-        c.truncate(last);
+        // At least one candidate always survives (a peaked curve can pass z at i = 0).
+        c.truncate(last.max(self.min_keep).max(1));
     }
 }
 
@@ -80,6 +81,14 @@ mod tests {
         for &(z, exp) in cases {
             assert_probs(&run_stage(&mut TailFree::new(z, 1), &base), exp);
         }
+    }
+
+    #[test]
+    fn a_peaked_curve_keeps_one_candidate() {
+        let mut base = vec![0.97f32];
+        base.extend(std::iter::repeat(0.0005).take(60));
+        let out = run_stage(&mut TailFree::new(0.5, 0), &base);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
