@@ -174,3 +174,52 @@ mod fuzz {
         }
     }
 }
+
+/// Mutation fuzzing of the reader for a minute (`HEARTH_FUZZ_SECS` changes the duration):
+/// random byte flips, insertions, deletions and truncations of a valid file never panic.
+#[test]
+fn reader_survives_a_minute_of_mutations() {
+    let secs: u64 = std::env::var("HEARTH_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let seed_file = sample().build();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let start = std::time::Instant::now();
+    let mut cases = 0u64;
+    while start.elapsed().as_secs() < secs {
+        let mut b = seed_file.clone();
+        for _ in 0..1 + next() % 6 {
+            let i = (next() as usize) % b.len().max(1);
+            match next() % 4 {
+                0 => b[i] = next() as u8,
+                1 => b.insert(i, next() as u8),
+                2 if b.len() > 1 => {
+                    b.remove(i);
+                }
+                _ => {
+                    // Write a large little-endian number over a count or length field.
+                    let v = next() >> (next() % 64);
+                    for (k, byte) in v.to_le_bytes().iter().enumerate() {
+                        if i + k < b.len() {
+                            b[i + k] = *byte;
+                        }
+                    }
+                }
+            }
+        }
+        if next() % 4 == 0 {
+            b.truncate((next() as usize) % (b.len() + 1));
+        }
+        let _ = GgufFile::from_vec(b);
+        cases += 1;
+    }
+    eprintln!("{cases} mutated files parsed without a panic in {secs} s");
+    assert!(cases > 0);
+}
