@@ -107,13 +107,6 @@ impl Architecture for Gemma3 {
         &self.hp
     }
 
-    fn default_forward_params(&self) -> ForwardParams {
-        ForwardParams {
-            rope_freq_base: self.hp.rope_freq_base,
-            rope_freq_scale: self.hp.rope_freq_scale,
-        }
-    }
-
     fn cache_spec(&self) -> Vec<LayerCacheSpec> {
         self.layers
             .iter()

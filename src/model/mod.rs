@@ -45,7 +45,12 @@ pub enum Outputs {
 pub trait Architecture: Send + Sync {
     fn hparams(&self) -> &HParams;
     /// Default RoPE settings from the file.
-    fn default_forward_params(&self) -> ForwardParams;
+    fn default_forward_params(&self) -> ForwardParams {
+        ForwardParams {
+            rope_freq_base: self.hparams().rope_freq_base,
+            rope_freq_scale: self.hparams().rope_freq_scale,
+        }
+    }
     fn cache_spec(&self) -> Vec<LayerCacheSpec>;
     /// Runs `tokens` at positions `start..`, appending their keys and values to `cache`, and
     /// writes logits (`n_vocab` per output row) into `logits`.

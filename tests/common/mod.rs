@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: where the real models live, and golden data.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::PathBuf;
 
 pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
