@@ -2,39 +2,27 @@
 //! candidates, derive k from the target surprise μ, top-k, pick, update μ.
 
 use super::candidates::{desc, Candidates};
-use super::dist::sample_index;
-use super::rng::{resolve_seed, Rng};
+use super::mirostat_state::MuState;
 use super::{SamplerState, Stage};
 
 #[derive(Clone, Debug)]
 pub struct Mirostat {
     n_vocab: usize,
-    tau: f32,
-    eta: f32,
     m: usize,
-    mu: f32,
-    seed: i64,
-    seed_cur: u64,
-    rng: Rng,
+    state: MuState,
 }
 
 impl Mirostat {
     pub fn new(n_vocab: usize, seed: i64, tau: f32, eta: f32, m: usize) -> Self {
-        let seed_cur = resolve_seed(seed);
         Self {
             n_vocab,
-            tau,
-            eta,
             m: m.max(2),
-            mu: 2.0 * tau,
-            seed,
-            seed_cur,
-            rng: Rng::seed_from_u64(seed_cur),
+            state: MuState::new(seed, tau, eta),
         }
     }
 
     pub fn mu(&self) -> f32 {
-        self.mu
+        self.state.mu
     }
 
     /// The k mirostat would use for a list whose top logits are `top`
@@ -59,9 +47,9 @@ impl Mirostat {
         let nv = self.n_vocab.max(2) as f32;
         let k = if eps.abs() < 1e-6 {
             // limit eps -> 0 of eps / (1 - N^-eps) = 1 / ln N
-            2f32.powf(self.mu) / nv.ln()
+            2f32.powf(self.state.mu) / nv.ln()
         } else {
-            ((eps * 2f32.powf(self.mu)) / (1.0 - nv.powf(-eps))).powf(1.0 / s_hat)
+            ((eps * 2f32.powf(self.state.mu)) / (1.0 - nv.powf(-eps))).powf(1.0 / s_hat)
         };
         if k.is_nan() {
             n
@@ -100,35 +88,19 @@ impl Stage for Mirostat {
         } else {
             c.top_k(k);
         }
-        c.ensure_probs();
-        let idx = sample_index(&c.data, &mut self.rng).unwrap();
-        c.selected = Some(idx);
-        let surprise = -c.data[idx].p.log2();
-        self.mu -= self.eta * (surprise - self.tau);
+        self.state.pick(c);
     }
 
     fn reset(&mut self) {
-        self.mu = 2.0 * self.tau;
-        self.seed_cur = resolve_seed(self.seed);
-        self.rng = Rng::seed_from_u64(self.seed_cur);
+        self.state.reset();
     }
 
     fn save_state(&self, st: &mut SamplerState) {
-        st.rng = Some(self.rng.state());
-        st.seed = Some(self.seed_cur);
-        st.mirostat_mu = Some(self.mu);
+        self.state.save(st);
     }
 
     fn load_state(&mut self, st: &SamplerState) {
-        if let Some(r) = st.rng {
-            self.rng = Rng::from_state(r);
-        }
-        if let Some(s) = st.seed {
-            self.seed_cur = s;
-        }
-        if let Some(mu) = st.mirostat_mu {
-            self.mu = mu;
-        }
+        self.state.load(st);
     }
 }
 

@@ -2,35 +2,23 @@
 //! one always survives), pick, update μ toward the target surprise τ.
 
 use super::candidates::Candidates;
-use super::dist::sample_index;
-use super::rng::{resolve_seed, Rng};
+use super::mirostat_state::MuState;
 use super::{SamplerState, Stage};
 
 #[derive(Clone, Debug)]
 pub struct MirostatV2 {
-    tau: f32,
-    eta: f32,
-    mu: f32,
-    seed: i64,
-    seed_cur: u64,
-    rng: Rng,
+    state: MuState,
 }
 
 impl MirostatV2 {
     pub fn new(seed: i64, tau: f32, eta: f32) -> Self {
-        let seed_cur = resolve_seed(seed);
         Self {
-            tau,
-            eta,
-            mu: 2.0 * tau,
-            seed,
-            seed_cur,
-            rng: Rng::seed_from_u64(seed_cur),
+            state: MuState::new(seed, tau, eta),
         }
     }
 
     pub fn mu(&self) -> f32 {
-        self.mu
+        self.state.mu
     }
 }
 
@@ -46,7 +34,7 @@ impl Stage for MirostatV2 {
         c.ensure_probs();
         // -log2(p) > mu  <=>  p < 2^-mu : a filter, no sort needed
         // -log2(p) <= mu  <=>  p >= 2^-mu (no per-candidate logarithm)
-        let min_p = (-self.mu).exp2();
+        let min_p = (-self.state.mu).exp2();
         let keep = |p: f32| p >= min_p;
         let count = c.data.iter().filter(|t| keep(t.p)).count();
         if count == 0 {
@@ -57,35 +45,19 @@ impl Stage for MirostatV2 {
         } else {
             c.retain(|t| keep(t.p));
         }
-        c.ensure_probs();
-        let idx = sample_index(&c.data, &mut self.rng).unwrap();
-        c.selected = Some(idx);
-        let surprise = -c.data[idx].p.log2();
-        self.mu -= self.eta * (surprise - self.tau);
+        self.state.pick(c);
     }
 
     fn reset(&mut self) {
-        self.mu = 2.0 * self.tau;
-        self.seed_cur = resolve_seed(self.seed);
-        self.rng = Rng::seed_from_u64(self.seed_cur);
+        self.state.reset();
     }
 
     fn save_state(&self, st: &mut SamplerState) {
-        st.rng = Some(self.rng.state());
-        st.seed = Some(self.seed_cur);
-        st.mirostat_mu = Some(self.mu);
+        self.state.save(st);
     }
 
     fn load_state(&mut self, st: &SamplerState) {
-        if let Some(r) = st.rng {
-            self.rng = Rng::from_state(r);
-        }
-        if let Some(s) = st.seed {
-            self.seed_cur = s;
-        }
-        if let Some(mu) = st.mirostat_mu {
-            self.mu = mu;
-        }
+        self.state.load(st);
     }
 }
 

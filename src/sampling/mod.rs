@@ -22,6 +22,7 @@ mod guidance;
 mod logit_bias;
 mod min_p;
 mod mirostat;
+mod mirostat_state;
 mod mirostat_v2;
 mod penalties;
 mod rng;
