@@ -7,7 +7,7 @@ use super::blocks::{
     add_residual, attend, gated_ffn, norm_input, norm_rows, project_qkv, rotate_qk,
 };
 use super::ops::{Activation, Rope, RopeStyle};
-use super::weight::{load_vector, Weight};
+use super::weight::{load_embeddings, load_vector, Weight};
 use super::{Architecture, ForwardParams, HParams, LayerCacheSpec, Outputs};
 use crate::context::{KvCache, Scratch};
 use crate::gguf::GgufFile;
@@ -63,11 +63,7 @@ impl Gemma3 {
             _ => 1.0 / (hp.head_dim as f32).sqrt(),
         };
         let (d, ff, qd, kvd, hd) = (hp.n_embd, hp.n_ff, hp.q_dim(), hp.kv_dim(), hp.head_dim);
-        let tok_embd = Weight::load(f, "token_embd.weight", d, hp.n_vocab)?;
-        let output = match f.tensor("output.weight") {
-            Some(_) => Weight::load(f, "output.weight", d, hp.n_vocab)?,
-            None => tok_embd.clone(),
-        };
+        let (tok_embd, output) = load_embeddings(f, d, hp.n_vocab)?;
         let layers = (0..hp.n_layer)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");

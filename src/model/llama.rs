@@ -4,7 +4,7 @@
 use super::attention::AttnShape;
 use super::blocks::{add_residual, attend, gated_ffn, norm_input, project_qkv, rotate_qk};
 use super::ops::{Activation, Rope, RopeStyle};
-use super::weight::{load_vector, Weight};
+use super::weight::{load_embeddings, load_vector, Weight};
 use super::{Architecture, ForwardParams, HParams, LayerCacheSpec, Outputs};
 use crate::context::{KvCache, Scratch};
 use crate::gguf::GgufFile;
@@ -33,11 +33,7 @@ pub struct Llama {
 impl Llama {
     pub fn load(f: &GgufFile, hp: HParams) -> Result<Llama> {
         let (d, ff, qd, kvd) = (hp.n_embd, hp.n_ff, hp.q_dim(), hp.kv_dim());
-        let tok_embd = Weight::load(f, "token_embd.weight", d, hp.n_vocab)?;
-        let output = match f.tensor("output.weight") {
-            Some(_) => Weight::load(f, "output.weight", d, hp.n_vocab)?,
-            None => tok_embd.clone(),
-        };
+        let (tok_embd, output) = load_embeddings(f, d, hp.n_vocab)?;
         let layers = (0..hp.n_layer)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");

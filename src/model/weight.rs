@@ -55,6 +55,17 @@ impl Weight {
     }
 }
 
+/// The token embeddings and the output projection, which is the embedding matrix itself when
+/// the file has no `output.weight` (tied weights).
+pub fn load_embeddings(file: &GgufFile, d: usize, n_vocab: usize) -> Result<(Weight, Weight)> {
+    let tok_embd = Weight::load(file, "token_embd.weight", d, n_vocab)?;
+    let output = match file.tensor("output.weight") {
+        Some(_) => Weight::load(file, "output.weight", d, n_vocab)?,
+        None => tok_embd.clone(),
+    };
+    Ok((tok_embd, output))
+}
+
 /// A vector parameter (norm weights, biases) as f32.
 pub fn load_vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>> {
     let t = file
