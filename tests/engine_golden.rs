@@ -32,16 +32,34 @@ struct Ppl {
     ppl: f64,
 }
 
-/// Tolerances. The issue asks for 0.05 (near tie) and 0.1 (logits); llama.cpp does not meet
-/// those against itself: the same prompt evaluated as one batch and token by token differs by up
-/// to 1.14 in a logit (measured on SmolLM2, golden prompt 8), because its activations are
-/// re-quantized to 8 bits at every layer and a rounding flip anywhere moves every later value.
-/// Matching it closer than that needs bit-identical kernels; these bounds are what hearth holds.
-/// Gemma's 262k-entry vocabulary spreads the same noise over more logits, so its largest
-/// difference is larger.
-const NEAR_TIE: f32 = 0.5;
-const SMOLLM2_MAX_LOGIT_DIFF: f32 = 1.5;
-const GEMMA3_MAX_LOGIT_DIFF: f32 = 2.0;
+/// How close hearth must be to llama.cpp on one model.
+struct Bars {
+    /// A greedy continuation may leave llama.cpp's only right after a step where llama.cpp's
+    /// own top-2 logits are closer than this.
+    near_tie: f32,
+    /// Continuations that must be identical to the end.
+    min_identical: usize,
+    /// Largest allowed |Δ| between last-position logits.
+    max_logit_diff: f32,
+}
+
+/// The issue's bars. hearth reproduces the order of every floating-point operation of ggml's
+/// x86 CPU backend for this model (see `src/model/numerics.rs` and the kernels), so its logits
+/// are bit-identical to llama.cpp's.
+const SMOLLM2: Bars = Bars {
+    near_tie: 0.05,
+    min_identical: 8,
+    max_logit_diff: 0.1,
+};
+
+/// Gemma 3's Q4_K/Q6_K weights run through repacked and tiled kernels in llama.cpp whose
+/// summation orders hearth does not reproduce yet; 8-bit re-quantization of the activations
+/// turns those last-bit differences into logit differences of up to about 2.
+const GEMMA3: Bars = Bars {
+    near_tie: 0.5,
+    min_identical: 6,
+    max_logit_diff: 2.0,
+};
 
 fn load(name: &str) -> Golden {
     let p = common::golden(&format!("{name}/model.json"));
@@ -67,7 +85,7 @@ fn argmax(l: &[f32]) -> u32 {
 }
 
 /// Greedy continuations must equal llama.cpp's, diverging only right after a near tie.
-pub fn check_greedy(model_file: &str, golden_name: &str) {
+fn check_greedy(model_file: &str, golden_name: &str, bars: &Bars) {
     let model = Model::load(common::model(model_file)).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let g = load(golden_name);
@@ -88,7 +106,7 @@ pub fn check_greedy(model_file: &str, golden_name: &str) {
             let got = argmax(ctx.logits());
             if got != want {
                 assert!(
-                    p.top2_gaps[step] < NEAR_TIE,
+                    p.top2_gaps[step] < bars.near_tie,
                     "prompt {i} ({}) diverges at step {step}: got {got}, llama.cpp {want}, \
                      and llama.cpp's top-2 gap there is {} (not a near tie)",
                     p.kind,
@@ -111,9 +129,13 @@ pub fn check_greedy(model_file: &str, golden_name: &str) {
         "{matched_fully}/{} continuations identical",
         g.prompts.len()
     );
+    assert!(
+        matched_fully >= bars.min_identical,
+        "only {matched_fully} continuations identical to the end"
+    );
 }
 
-pub fn check_logits(model_file: &str, golden_name: &str, max_logit_diff: f32) {
+fn check_logits(model_file: &str, golden_name: &str, bars: &Bars) {
     let model = Model::load(common::model(model_file)).unwrap();
     let g = load(golden_name);
     let mut checked = 0;
@@ -131,11 +153,11 @@ pub fn check_logits(model_file: &str, golden_name: &str, max_logit_diff: f32) {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         eprintln!("prompt {i}: max |Δlogit| = {max_diff:.4}");
-        if p.top2_gaps[0] >= NEAR_TIE {
+        if p.top2_gaps[0] >= bars.near_tie {
             assert_eq!(argmax(got), p.argmax, "prompt {i}: argmax differs");
         }
         assert!(
-            max_diff <= max_logit_diff,
+            max_diff <= bars.max_logit_diff,
             "prompt {i}: max |Δlogit| = {max_diff}"
         );
         checked += 1;
@@ -143,7 +165,7 @@ pub fn check_logits(model_file: &str, golden_name: &str, max_logit_diff: f32) {
     assert!(checked >= 3);
 }
 
-pub fn check_perplexity(model_file: &str, golden_name: &str, which: usize) {
+fn check_perplexity(model_file: &str, golden_name: &str, which: usize) {
     let model = Model::load(common::model(model_file)).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let g = load(golden_name);
@@ -177,12 +199,12 @@ pub fn check_perplexity(model_file: &str, golden_name: &str, which: usize) {
 
 #[test]
 fn smollm2_greedy_matches_llama_cpp() {
-    check_greedy(common::SMOLLM2, "smollm2");
+    check_greedy(common::SMOLLM2, "smollm2", &SMOLLM2);
 }
 
 #[test]
 fn smollm2_logits_match_llama_cpp() {
-    check_logits(common::SMOLLM2, "smollm2", SMOLLM2_MAX_LOGIT_DIFF);
+    check_logits(common::SMOLLM2, "smollm2", &SMOLLM2);
 }
 
 #[test]
@@ -192,12 +214,12 @@ fn smollm2_perplexity_matches_llama_cpp() {
 
 #[test]
 fn gemma3_greedy_matches_llama_cpp() {
-    check_greedy(common::GEMMA3, "gemma3");
+    check_greedy(common::GEMMA3, "gemma3", &GEMMA3);
 }
 
 #[test]
 fn gemma3_logits_match_llama_cpp() {
-    check_logits(common::GEMMA3, "gemma3", GEMMA3_MAX_LOGIT_DIFF);
+    check_logits(common::GEMMA3, "gemma3", &GEMMA3);
 }
 
 #[test]

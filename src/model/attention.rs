@@ -1,8 +1,8 @@
 //! Causal multi-head attention over the f16 KV cache, with grouped-query heads and an optional
-//! sliding window. Numerics follow ggml's non-fused path: the query is rounded to f16 for the
-//! K product, the softmax runs in f32, and its weights are rounded to f16 for the V product.
+//! sliding window, bit-identical to ggml's non-fused path (see [`attention`]).
 
-use super::ops::{softmax, to_f16_bits};
+use super::numerics::{dot_f16, softmax, weighted_rows, DotOrder};
+use super::ops::{round_f16, to_f16_bits};
 use crate::quant::{self, GgmlType};
 use rayon::prelude::*;
 
@@ -35,6 +35,11 @@ fn bytes_of(x: &[u16]) -> &[u8] {
 
 /// `q` holds `n_tokens` rows of `n_head * head_dim` for positions `start..start+n_tokens`,
 /// whose keys and values are already in the cache. Writes the same shape into `out`.
+///
+/// Bit-identical to ggml's non-fused attention (flash attention off): the query is rounded to
+/// f16 and dotted with each key in the order of `DotOrder::for_batch(n_tokens)`, the scores are
+/// scaled, soft-maxed over 16-position groups counted from position 0, the weights rounded to
+/// f16, and each output element is the f16 dot product of the weights with one V column.
 pub fn attention(
     shape: AttnShape,
     q: &[f32],
@@ -47,15 +52,22 @@ pub fn attention(
     let q_row = shape.n_head * hd;
     let kv_row = shape.n_head_kv * hd;
     let group = shape.n_head / shape.n_head_kv;
-    let f16_dot = quant::kernels(GgmlType::F16).vec_dot;
+    let order = DotOrder::for_batch(n_tokens);
     let f16_row = quant::kernels(GgmlType::F16).dequantize;
 
     out[..n_tokens * q_row]
         .par_chunks_mut(hd)
         .enumerate()
         .for_each_init(
-            || (vec![0u16; hd], Vec::<f32>::new(), vec![0f32; hd]),
-            |(qh, scores, vrow), (idx, o)| {
+            || Scratch {
+                qh: vec![0u16; hd],
+                qf: vec![0f32; hd],
+                kf: vec![0f32; hd],
+                scores: Vec::new(),
+                acc: Vec::new(),
+                row: vec![0f32; hd],
+            },
+            |sc, (idx, o)| {
                 let t = idx / shape.n_head;
                 let h = idx % shape.n_head;
                 let g = h / group;
@@ -64,29 +76,47 @@ pub fn attention(
                     Some(w) => (pos + 1).saturating_sub(w),
                     None => 0,
                 };
-                to_f16_bits(&q[t * q_row + h * hd..t * q_row + (h + 1) * hd], qh);
-                let qb = bytes_of(qh);
-                scores.clear();
-                for p in first..=pos {
+                to_f16_bits(&q[t * q_row + h * hd..t * q_row + (h + 1) * hd], &mut sc.qh);
+                f16_row(bytes_of(&sc.qh), &mut sc.qf);
+                let head = |p: usize| {
                     let slot = p % cache.capacity;
-                    let k = &cache.k[slot * kv_row + g * hd..slot * kv_row + (g + 1) * hd];
-                    let mut s = f16_dot(hd, bytes_of(k), qb) * shape.scale;
+                    slot * kv_row + g * hd..slot * kv_row + (g + 1) * hd
+                };
+                // Positions before `first` (outside the window) and after `pos` are masked;
+                // the groups of 16 start at position 0 as ggml's cache cells do.
+                let n_kv = (pos + 1).next_multiple_of(16);
+                sc.scores.clear();
+                sc.scores.resize(n_kv, f32::NEG_INFINITY);
+                for p in first..=pos {
+                    f16_row(bytes_of(&cache.k[head(p)]), &mut sc.kf);
+                    let mut s = dot_f16(order, &sc.kf, &sc.qf) * shape.scale;
                     if let Some(cap) = shape.softcap {
                         s = cap * (s / cap).tanh();
                     }
-                    scores.push(s);
+                    sc.scores[p] = s;
                 }
-                softmax(scores);
-                o.fill(0.0);
-                for (i, p) in (first..=pos).enumerate() {
-                    let slot = p % cache.capacity;
-                    let v = &cache.v[slot * kv_row + g * hd..slot * kv_row + (g + 1) * hd];
-                    f16_row(bytes_of(v), vrow);
-                    let w = super::ops::round_f16(scores[i]);
-                    for (acc, &x) in o.iter_mut().zip(vrow.iter()) {
-                        *acc += w * x;
-                    }
-                }
+                softmax(&mut sc.scores);
+                sc.scores.iter_mut().for_each(|w| *w = round_f16(*w));
+                // ggml's V spans the cache's cells (a multiple of 256): pad with zero weights.
+                sc.scores.resize((pos + 1).next_multiple_of(256), 0.0);
+                weighted_rows(
+                    order,
+                    &sc.scores,
+                    |p, row| f16_row(bytes_of(&cache.v[head(p)]), row),
+                    &mut sc.acc,
+                    &mut sc.row,
+                    o,
+                );
             },
         );
+}
+
+/// Per-thread buffers of [`attention`].
+struct Scratch {
+    qh: Vec<u16>,
+    qf: Vec<f32>,
+    kf: Vec<f32>,
+    scores: Vec<f32>,
+    acc: Vec<f32>,
+    row: Vec<f32>,
 }

@@ -74,7 +74,7 @@ pub fn gated_ffn(
     matmul(gate, &s.acts, &mut s.gate);
     s.ensure_acts(up.ty, n, d);
     matmul(up, &s.acts, &mut s.up);
-    gated(act, &mut s.gate, &s.up);
+    gated(act, &mut s.gate, &s.up, ff);
     s.acts.quantize(down.ty.dot_type(), &s.gate, n, ff);
     matmul(down, &s.acts, &mut s.o);
 }

@@ -8,6 +8,7 @@ mod blocks;
 mod gemma3;
 mod hparams;
 mod llama;
+pub mod numerics;
 pub mod ops;
 pub mod weight;
 

@@ -47,32 +47,23 @@ impl Rope {
         }
     }
 
-    /// Rotates every head (of `head_dim`) in `x` using a table from [`Rope::table`].
+    /// Rotates every head (of `head_dim`) in `x` using a table from [`Rope::table`], with
+    /// the fused multiply-adds ggml's compiled rotation uses:
+    /// `(fma(a, cos, -(b·sin)), fma(a, sin, b·cos))`.
     pub fn apply(&self, x: &mut [f32], head_dim: usize, table: &[(f32, f32)]) {
+        let (stride, offset) = match self.style {
+            RopeStyle::Interleaved => (2, 1),
+            RopeStyle::Halves => (1, self.dims / 2),
+        };
         for head in x.chunks_mut(head_dim) {
-            match self.style {
-                RopeStyle::Interleaved => {
-                    for (i, &(c, s)) in table.iter().enumerate() {
-                        let (a, b) = (head[2 * i], head[2 * i + 1]);
-                        head[2 * i] = a * c - b * s;
-                        head[2 * i + 1] = a * s + b * c;
-                    }
-                }
-                RopeStyle::Halves => {
-                    let half = self.dims / 2;
-                    for (i, &(c, s)) in table.iter().enumerate() {
-                        let (a, b) = (head[i], head[i + half]);
-                        head[i] = a * c - b * s;
-                        head[i + half] = a * s + b * c;
-                    }
-                }
+            for (i, &(c, s)) in table.iter().enumerate() {
+                let (j, k) = (stride * i, stride * i + offset);
+                let (a, b) = (head[j], head[k]);
+                head[j] = a.mul_add(c, -(b * s));
+                head[k] = a.mul_add(s, b * c);
             }
         }
     }
-}
-
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
 }
 
 /// GELU, tanh approximation, evaluated as ggml's CPU backend does: on the input rounded to f16,
@@ -100,24 +91,15 @@ pub enum Activation {
     Gelu,
 }
 
-/// `gate = act(gate) * up`, element-wise.
-pub fn gated(act: Activation, gate: &mut [f32], up: &[f32]) {
+/// `gate = act(gate) * up`, element-wise, row by row (`width` wide) as ggml's GLU ops go.
+pub fn gated(act: Activation, gate: &mut [f32], up: &[f32], width: usize) {
     match act {
-        Activation::Silu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = silu(*g) * u),
+        Activation::Silu => gate
+            .chunks_mut(width)
+            .zip(up.chunks(width))
+            .for_each(|(g, u)| super::numerics::swiglu(g, u)),
         Activation::Gelu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = gelu(*g) * u),
     }
-}
-
-/// In-place softmax; the sum is accumulated in f64 as ggml does.
-pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    x.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Rounds through f16 (what ggml does to an f32 operand multiplied with an f16 matrix).

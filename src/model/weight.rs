@@ -136,8 +136,14 @@ fn chunk_rows(rows: usize, n_tokens: usize) -> usize {
     target.clamp(1, rows.max(1))
 }
 
+/// Tokens per gemm panel: the panel's activations stay in L2 while its weight rows are swept.
+const GEMM_TOKENS: usize = 128;
+/// Weight rows per gemm panel when there are several tokens.
+const GEMM_ROWS: usize = 128;
+
 /// `out[t][r] = dot(w.row(r), x.row(t))` for every token t and row r; `out` is
-/// `x.n_rows × w.rows`, row-major.
+/// `x.n_rows × w.rows`, row-major. Every output is bit-identical to the type's `vec_dot`,
+/// whichever path computes it.
 pub fn matmul(w: &Weight, x: &Activations, out: &mut [f32]) {
     let ty = x.ty.expect("activations quantized");
     assert_eq!(
@@ -147,9 +153,69 @@ pub fn matmul(w: &Weight, x: &Activations, out: &mut [f32]) {
         ty,
         w.ty
     );
+    assert!(out.len() >= x.n_rows * w.rows);
+    let k = quant::kernels(w.ty);
+    match k.gemm {
+        Some(gemm) => matmul_gemm(gemm, w, x, out),
+        None => matmul_dots(k.vec_dot, w, x, out),
+    }
+}
+
+/// The tiled path: work items are panels of rows × tokens, row-panel major so that each
+/// thread streams its weights once while the (smaller) activations stay cached.
+fn matmul_gemm(gemm: quant::GemmFn, w: &Weight, x: &Activations, out: &mut [f32]) {
+    let (rows, cols, n_tokens) = (w.rows, w.cols, x.n_rows);
+    let (row_chunk, tok_chunk) = if n_tokens == 1 {
+        // A few chunks per thread, in whole 8-row tiles.
+        (chunk_rows(rows, 1).next_multiple_of(8).min(rows), 1)
+    } else {
+        let tc = n_tokens.min(GEMM_TOKENS);
+        // Small batches: fewer tokens per panel means more rows per panel, still >= 4 items
+        // per thread.
+        let threads = rayon::current_num_threads().max(1);
+        let tok_chunks = n_tokens.div_ceil(tc);
+        let want_row_chunks = (4 * threads).div_ceil(tok_chunks);
+        let rc = rows
+            .div_ceil(want_row_chunks)
+            .next_multiple_of(4)
+            .clamp(4, GEMM_ROWS);
+        (rc.min(rows), tc)
+    };
+    let n_rc = rows.div_ceil(row_chunk);
+    let n_tc = n_tokens.div_ceil(tok_chunk);
+    let out_ptr = SharedOut(out.as_mut_ptr());
+    let work = |i: usize| {
+        let ptr = out_ptr;
+        let (rc, tc) = (i / n_tc, i % n_tc);
+        let (r0, t0) = (rc * row_chunk, tc * tok_chunk);
+        let (r1, t1) = ((r0 + row_chunk).min(rows), (t0 + tok_chunk).min(n_tokens));
+        let wd = &w.data[r0 * w.row_bytes..r1 * w.row_bytes];
+        let xd = &x.data[t0 * x.row_bytes..t1 * x.row_bytes];
+        // SAFETY: the kernel was selected for this CPU; panels are disjoint; every (t, r)
+        // written is within `out` (checked by `matmul`); `ldo = rows`.
+        unsafe {
+            gemm(
+                cols,
+                wd,
+                r1 - r0,
+                xd,
+                t1 - t0,
+                ptr.0.add(t0 * rows + r0),
+                rows,
+            )
+        };
+    };
+    let items = n_rc * n_tc;
+    if items == 1 {
+        work(0);
+    } else {
+        (0..items).into_par_iter().for_each(work);
+    }
+}
+
+/// The fallback: one `vec_dot` per (row, token).
+fn matmul_dots(dot: quant::VecDotFn, w: &Weight, x: &Activations, out: &mut [f32]) {
     let n_tokens = x.n_rows;
-    assert!(out.len() >= n_tokens * w.rows);
-    let dot = quant::kernels(w.ty).vec_dot;
     let cols = w.cols;
     let rows = w.rows;
     let chunk = chunk_rows(rows, n_tokens);
@@ -168,4 +234,78 @@ pub fn matmul(w: &Weight, x: &Activations, out: &mut [f32]) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::MappedBytes;
+
+    fn noise(seed: u64, n: usize, outliers: bool) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let v = (s % 20001) as f32 / 10000.0 - 1.0;
+                if outliers && i % 97 == 3 {
+                    v * 300.0
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+
+    fn weight(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Weight {
+        let x = noise(seed, rows * cols, false);
+        let row_bytes = ty.row_size(cols).unwrap();
+        let mut data = vec![0u8; rows * row_bytes];
+        for (src, dst) in x.chunks(cols).zip(data.chunks_mut(row_bytes)) {
+            quant::quantize_row(ty, src, dst);
+        }
+        Weight {
+            name: "w".into(),
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            data: MappedBytes::from_vec(data),
+        }
+    }
+
+    /// Every path of `matmul` (tiles of every shape, remainders, panels) against the scalar
+    /// reference `vec_dot`, bit for bit.
+    #[test]
+    fn matmul_is_bit_identical_to_the_reference_dot() {
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+        ] {
+            let reference = quant::kernels_for(ty, quant::CpuFeatures::scalar()).vec_dot;
+            for (rows, cols) in [(49, 576), (200, 640), (7, 1536), (1, 64)] {
+                let w = weight(ty, rows, cols, 11);
+                for n_tokens in [1, 2, 3, 5, 67, 130] {
+                    let xs = noise(5 + n_tokens as u64, n_tokens * cols, true);
+                    let mut acts = Activations::default();
+                    acts.quantize(ty.dot_type(), &xs, n_tokens, cols);
+                    let mut got = vec![0f32; n_tokens * rows];
+                    matmul(&w, &acts, &mut got);
+                    for (i, g) in got.iter().enumerate() {
+                        let (t, r) = (i / rows, i % rows);
+                        let e = reference(cols, w.row(r), acts.row(t));
+                        assert_eq!(
+                            g.to_bits(),
+                            e.to_bits(),
+                            "{ty} {rows}x{cols} tokens={n_tokens} row {r} token {t}: {g} vs {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

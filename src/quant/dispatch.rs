@@ -8,6 +8,17 @@ pub type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 /// `vec_dot(n, weights, activations)`: activations are in the weight type's `dot_type()`.
 pub type VecDotFn = fn(n: usize, w: &[u8], a: &[u8]) -> f32;
 
+/// `gemm(n, w, nr, a, nt, out, ldo)`: for `r < nr`, `t < nt`, writes
+/// `out[t * ldo + r] = vec_dot(n, w_row(r), a_row(t))` (bit for bit), rows being contiguous in
+/// `w` / `a` (`row_size(n)` bytes each, `a` in the weight type's dot type).
+///
+/// # Safety
+/// The kernel's CPU features must be present, and `out` valid for writes at every
+/// `t * ldo + r` above with nothing else accessing those elements meanwhile. Slice lengths are
+/// checked.
+pub type GemmFn =
+    unsafe fn(n: usize, w: &[u8], nr: usize, a: &[u8], nt: usize, out: *mut f32, ldo: usize);
+
 /// The kernels of one tensor type.
 #[derive(Clone, Copy)]
 pub struct TypeKernels {
@@ -15,6 +26,8 @@ pub struct TypeKernels {
     pub dequantize: DequantizeFn,
     pub quantize: QuantizeFn,
     pub vec_dot: VecDotFn,
+    /// Register-tiled rows × tokens product, where the type and CPU have one.
+    pub gemm: Option<GemmFn>,
     /// Which implementation `vec_dot` is ("scalar", "avx2", "avx512vnni", ...).
     pub variant: &'static str,
 }

@@ -13,6 +13,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
             dequantize: f32_to_f32,
             quantize: f32_from_f32,
             vec_dot: if simd { dot_f32_fast } else { dot_f32_ref },
+            gemm: None,
             variant: if simd { "avx2" } else { "scalar" },
         },
         GgmlType::F16 => TypeKernels {
@@ -24,6 +25,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
             },
             quantize: f16_from_f32,
             vec_dot: if simd { dot_f16_fast } else { dot_f16_ref },
+            gemm: None,
             variant: if simd { "avx2" } else { "scalar" },
         },
         GgmlType::BF16 => TypeKernels {
@@ -31,6 +33,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
             dequantize: bf16_to_f32,
             quantize: bf16_from_f32,
             vec_dot: dot_bf16_ref,
+            gemm: None,
             variant: "scalar",
         },
         _ => return None,

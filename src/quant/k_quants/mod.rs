@@ -40,6 +40,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
         dequantize,
         quantize,
         vec_dot: scalar,
+        gemm: None,
         variant: "scalar",
     };
     #[cfg(target_arch = "x86_64")]

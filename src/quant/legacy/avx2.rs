@@ -1,5 +1,5 @@
-//! AVX2+FMA+F16C kernels: vec_dot for the five weight formats (two blocks per iteration, two
-//! independent accumulators) and the Q8_0/Q8_1 activation quantizers.
+//! AVX2+FMA+F16C kernels: vec_dot for the five weight formats in ggml's x86 order (bit-identical
+//! to `blocks::Lanes8`) and the Q8_0/Q8_1 activation quantizers.
 //!
 //! All functions take raw pointers and a block count; the callers in `mod.rs` check lengths.
 
@@ -15,35 +15,12 @@ unsafe fn ld32(p: *const u8) -> u64 {
     (p as *const u32).read_unaligned() as u64
 }
 
-/// Scales of two blocks whose fp16 `d` sit at the start of `w0`/`w1` and `a0`/`a1`:
-/// `(d_w0*d_a0, d_w1*d_a1)` broadcast.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scales2(w0: *const u8, a0: *const u8, w1: *const u8, a1: *const u8) -> (__m256, __m256) {
-    let bits = ld16(w0) | ld16(a0) << 16 | ld16(w1) << 32 | ld16(a1) << 48;
-    let v = _mm_cvtph_ps(_mm_cvtsi64_si128(bits as i64)); // [dw0, da0, dw1, da1]
-    let p = _mm_mul_ps(v, _mm_movehdup_ps(v)); // [s0, _, s1, _]
-    (
-        _mm256_broadcastss_ps(p),
-        _mm256_broadcastss_ps(_mm_movehl_ps(p, p)),
-    )
-}
-
 /// Scale of one block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scale1(w: *const u8, a: *const u8) -> __m256 {
     let v = _mm_cvtph_ps(_mm_cvtsi32_si128((ld16(w) | ld16(a) << 16) as i32));
     _mm256_broadcastss_ps(_mm_mul_ps(v, _mm_movehdup_ps(v)))
-}
-
-/// For blocks starting with fp16 `{d, m}` / `{d, s}` pairs: `[d_w0*d_a0, m0*s0, d_w1*d_a1, m1*s1]`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scales_dm2(w0: *const u8, a0: *const u8, w1: *const u8, a1: *const u8) -> __m128 {
-    let x = _mm_cvtph_ps(_mm_cvtsi64_si128((ld32(w0) | ld32(w1) << 32) as i64));
-    let y = _mm_cvtph_ps(_mm_cvtsi64_si128((ld32(a0) | ld32(a1) << 32) as i64));
-    _mm_mul_ps(x, y)
 }
 
 #[inline]
@@ -109,60 +86,38 @@ unsafe fn dot_ss(x: __m256i, y: __m256i) -> __m256 {
 }
 
 /// Shared driver for formats whose blocks start with a single fp16 `d` (Q4_0, Q5_0, Q8_0 ×
-/// Q8_0): `$int(w_block, a_block) -> __m256` (a `#[target_feature]` fn) gives the per-lane integer dot as f32.
+/// Q8_0): `$int(w_block, a_block) -> __m256` (a `#[target_feature]` fn) gives the per-lane
+/// integer dot as f32. One accumulator, one FMA per block: ggml's order (`blocks::Lanes8`).
 macro_rules! dot_d_only {
     ($nb:expr, $w:expr, $a:expr, $wb:expr, $ab:expr, $int:ident) => {{
         let (nb, w, a) = ($nb, $w, $a);
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 2 <= nb {
+        let mut acc = _mm256_setzero_ps();
+        for i in 0..nb {
             let (w0, a0) = (w.add(i * $wb), a.add(i * $ab));
-            let (w1, a1) = (w0.add($wb), a0.add($ab));
-            let (s0, s1) = scales2(w0, a0, w1, a1);
-            acc0 = _mm256_fmadd_ps(s0, $int(w0, a0), acc0);
-            acc1 = _mm256_fmadd_ps(s1, $int(w1, a1), acc1);
-            i += 2;
+            acc = _mm256_fmadd_ps(scale1(w0, a0), $int(w0, a0), acc);
         }
-        if i < nb {
-            let (w0, a0) = (w.add(i * $wb), a.add(i * $ab));
-            acc0 = _mm256_fmadd_ps(scale1(w0, a0), $int(w0, a0), acc0);
-        }
-        hsum_ps(_mm256_add_ps(acc0, acc1))
+        hsum_ps(acc)
     }};
 }
 
-/// Shared driver for `{d, m}` weights against Q8_1 (`{d, s}`) activations.
+/// Shared driver for `{d, m}` weights against Q8_1 (`{d, s}`) activations: as `dot_d_only`,
+/// plus `m * s` accumulated by one scalar FMA per block.
 macro_rules! dot_dm {
     ($nb:expr, $w:expr, $a:expr, $wb:expr, $int:ident) => {{
         let (nb, w, a) = ($nb, $w, $a);
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut ms = _mm_setzero_ps();
-        let mut i = 0;
-        while i < nb {
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        for i in 0..nb {
             let (w0, a0) = (w.add(i * $wb), a.add(i * Q8_1_BYTES));
-            // The odd last block pairs with itself; its second half is dropped below.
-            let two = i + 2 <= nb;
-            let (w1, a1) = if two {
-                (w0.add($wb), a0.add(Q8_1_BYTES))
-            } else {
-                (w0, a0)
-            };
-            let mut p = scales_dm2(w0, a0, w1, a1);
-            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), $int(w0, a0), acc0);
-            if two {
-                let s1 = _mm256_broadcastss_ps(_mm_movehl_ps(p, p));
-                acc1 = _mm256_fmadd_ps(s1, $int(w1, a1), acc1);
-            } else {
-                p = _mm_castsi128_ps(_mm_move_epi64(_mm_castps_si128(p)));
-            }
-            ms = _mm_add_ps(ms, p);
-            i += 2;
+            let x = _mm_cvtph_ps(_mm_cvtsi64_si128(ld32(w0) as i64)); // [d_w, m]
+            let y = _mm_cvtph_ps(_mm_cvtsi64_si128(ld32(a0) as i64)); // [d_a, s]
+            let m = _mm_cvtss_f32(_mm_movehdup_ps(x));
+            let sa = _mm_cvtss_f32(_mm_movehdup_ps(y));
+            summs = m.mul_add(sa, summs);
+            let d = _mm256_broadcastss_ps(_mm_mul_ss(x, y));
+            acc = _mm256_fmadd_ps(d, $int(w0, a0), acc);
         }
-        // m*s terms live in lanes 1 and 3.
-        let m = _mm_add_ps(ms, _mm_movehl_ps(ms, ms));
-        hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(m))
+        hsum_ps(acc) + summs
     }};
 }
 

@@ -339,81 +339,116 @@ fn idot_q8(a: &[u8], j: usize) -> i32 {
     a[j] as i8 as i32
 }
 
+/// ggml's x86 accumulation order for the 32-element formats, which every kernel of this module
+/// reproduces bit for bit: each block contributes eight lanes, lane `i` being the exact integer
+/// sum of the products of elements `4i..4i+4`; each lane accumulates `scale_b * lane` with one
+/// FMA per block; at the end the lanes are summed as `hsum8` does. Formats with a minimum add
+/// `m_w * s_a` into a separate scalar, also with one FMA per block.
+#[derive(Default)]
+pub struct Lanes8 {
+    acc: [f32; 8],
+    summs: f32,
+}
+
+impl Lanes8 {
+    #[inline]
+    pub fn block(&mut self, scale: f32, prod: impl Fn(usize) -> i32) {
+        for (i, acc) in self.acc.iter_mut().enumerate() {
+            let lane: i32 = (4 * i..4 * i + 4).map(&prod).sum();
+            *acc = scale.mul_add(lane as f32, *acc);
+        }
+    }
+
+    #[inline]
+    pub fn min(&mut self, m: f32, s: f32) {
+        self.summs = m.mul_add(s, self.summs);
+    }
+
+    pub fn finish(&self) -> f32 {
+        hsum8(&self.acc) + self.summs
+    }
+}
+
+/// The horizontal sum of eight lanes in ggml's `hsum_float_8` order.
+#[inline]
+pub fn hsum8(a: &[f32; 8]) -> f32 {
+    let r = [a[4] + a[0], a[5] + a[1], a[6] + a[2], a[7] + a[3]];
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
 pub fn vec_dot_q4_0_q8_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q4_0_BYTES, a, Q8_0_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q4_0_BYTES..], &a[i * Q8_0_BYTES..]);
-        let sumi: i32 = (0..QK)
-            .map(|j| (q4(&x[2..], j) - 8) * idot_q8(&y[2..], j))
-            .sum();
-        sumf += sumi as f32 * f16_at(x, 0) * f16_at(y, 0);
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            (q4(&x[2..], j) - 8) * idot_q8(&y[2..], j)
+        });
     }
-    sumf
+    l.finish()
 }
 
 pub fn vec_dot_q4_1_q8_1(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q4_1_BYTES, a, Q8_1_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q4_1_BYTES..], &a[i * Q8_1_BYTES..]);
-        let sumi: i32 = (0..QK).map(|j| q4(&x[4..], j) * idot_q8(&y[4..], j)).sum();
-        sumf += (f16_at(x, 0) * f16_at(y, 0)) * sumi as f32 + f16_at(x, 2) * f16_at(y, 2);
+        l.min(f16_at(x, 2), f16_at(y, 2));
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            q4(&x[4..], j) * idot_q8(&y[4..], j)
+        });
     }
-    sumf
+    l.finish()
 }
 
 pub fn vec_dot_q5_0_q8_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q5_0_BYTES, a, Q8_0_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q5_0_BYTES..], &a[i * Q8_0_BYTES..]);
         let qh = u32_at(x, 2);
-        let sumi: i32 = (0..QK)
-            .map(|j| (q5(&x[6..], qh, j) - 16) * idot_q8(&y[2..], j))
-            .sum();
-        sumf += (f16_at(x, 0) * f16_at(y, 0)) * sumi as f32;
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            (q5(&x[6..], qh, j) - 16) * idot_q8(&y[2..], j)
+        });
     }
-    sumf
+    l.finish()
 }
 
 pub fn vec_dot_q5_1_q8_1(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q5_1_BYTES, a, Q8_1_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q5_1_BYTES..], &a[i * Q8_1_BYTES..]);
         let qh = u32_at(x, 4);
-        let sumi: i32 = (0..QK)
-            .map(|j| q5(&x[8..], qh, j) * idot_q8(&y[4..], j))
-            .sum();
-        sumf += (f16_at(x, 0) * f16_at(y, 0)) * sumi as f32 + f16_at(x, 2) * f16_at(y, 2);
+        l.min(f16_at(x, 2), f16_at(y, 2));
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            q5(&x[8..], qh, j) * idot_q8(&y[4..], j)
+        });
     }
-    sumf
+    l.finish()
 }
 
 pub fn vec_dot_q8_0_q8_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q8_0_BYTES, a, Q8_0_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q8_0_BYTES..], &a[i * Q8_0_BYTES..]);
-        let sumi: i32 = (0..QK)
-            .map(|j| idot_q8(&x[2..], j) * idot_q8(&y[2..], j))
-            .sum();
-        sumf += sumi as f32 * (f16_at(x, 0) * f16_at(y, 0));
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            idot_q8(&x[2..], j) * idot_q8(&y[2..], j)
+        });
     }
-    sumf
+    l.finish()
 }
 
 /// Q8_1 x Q8_1 (Q8_1 is an activation format; this exists so the type has a dot product).
 pub fn vec_dot_q8_1_q8_1(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = check_dot_args(n, w, Q8_1_BYTES, a, Q8_1_BYTES);
-    let mut sumf = 0.0f32;
+    let mut l = Lanes8::default();
     for i in 0..nb {
         let (x, y) = (&w[i * Q8_1_BYTES..], &a[i * Q8_1_BYTES..]);
-        let sumi: i32 = (0..QK)
-            .map(|j| idot_q8(&x[4..], j) * idot_q8(&y[4..], j))
-            .sum();
-        sumf += sumi as f32 * (f16_at(x, 0) * f16_at(y, 0));
+        l.block(f16_at(x, 0) * f16_at(y, 0), |j| {
+            idot_q8(&x[4..], j) * idot_q8(&y[4..], j)
+        });
     }
-    sumf
+    l.finish()
 }

@@ -13,10 +13,10 @@ pub mod blocks;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod tiles;
 
 use super::{CpuFeatures, GgmlType, TypeKernels};
 use blocks::*;
@@ -46,6 +46,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
         dequantize,
         quantize,
         vec_dot: scalar,
+        gemm: None,
         variant: "scalar",
     };
     #[cfg(target_arch = "x86_64")]
@@ -59,7 +60,7 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
 mod x86 {
     //! Safe wrappers (length checks) around the x86 kernels, and their selection.
     use super::blocks::*;
-    use super::{avx2, avx512};
+    use super::{avx2, tiles};
     use crate::quant::{CpuFeatures, GgmlType, TypeKernels};
 
     /// Wraps a pointer kernel `$k(nb, w, a)` as a checked `VecDotFn`.
@@ -83,66 +84,6 @@ mod x86 {
     dot_fn!(q5_1_avx2, avx2::vec_dot_q5_1_q8_1, Q5_1_BYTES, Q8_1_BYTES);
     dot_fn!(q8_0_avx2, avx2::vec_dot_q8_0_q8_0, Q8_0_BYTES, Q8_0_BYTES);
     dot_fn!(q8_1_avx2, avx2::vec_dot_q8_1_q8_1, Q8_1_BYTES, Q8_1_BYTES);
-    dot_fn!(
-        q4_0_bw,
-        avx512::vec_dot_q4_0_q8_0_bw,
-        Q4_0_BYTES,
-        Q8_0_BYTES
-    );
-    dot_fn!(
-        q4_1_bw,
-        avx512::vec_dot_q4_1_q8_1_bw,
-        Q4_1_BYTES,
-        Q8_1_BYTES
-    );
-    dot_fn!(
-        q5_0_bw,
-        avx512::vec_dot_q5_0_q8_0_bw,
-        Q5_0_BYTES,
-        Q8_0_BYTES
-    );
-    dot_fn!(
-        q5_1_bw,
-        avx512::vec_dot_q5_1_q8_1_bw,
-        Q5_1_BYTES,
-        Q8_1_BYTES
-    );
-    dot_fn!(
-        q8_0_bw,
-        avx512::vec_dot_q8_0_q8_0_bw,
-        Q8_0_BYTES,
-        Q8_0_BYTES
-    );
-    dot_fn!(
-        q4_0_vnni,
-        avx512::vec_dot_q4_0_q8_0_vnni,
-        Q4_0_BYTES,
-        Q8_0_BYTES
-    );
-    dot_fn!(
-        q4_1_vnni,
-        avx512::vec_dot_q4_1_q8_1_vnni,
-        Q4_1_BYTES,
-        Q8_1_BYTES
-    );
-    dot_fn!(
-        q5_0_vnni,
-        avx512::vec_dot_q5_0_q8_0_vnni,
-        Q5_0_BYTES,
-        Q8_0_BYTES
-    );
-    dot_fn!(
-        q5_1_vnni,
-        avx512::vec_dot_q5_1_q8_1_vnni,
-        Q5_1_BYTES,
-        Q8_1_BYTES
-    );
-    dot_fn!(
-        q8_0_vnni,
-        avx512::vec_dot_q8_0_q8_0_vnni,
-        Q8_0_BYTES,
-        Q8_0_BYTES
-    );
 
     fn quantize_q8_0_avx2(src: &[f32], dst: &mut [u8]) {
         let nb = blocks(src.len());
@@ -168,14 +109,13 @@ mod x86 {
             return;
         }
         type F = crate::quant::dispatch::VecDotFn;
-        // (avx2, avx512 bw, avx512 vnni)
-        let (a2, bw, vnni): (F, Option<F>, Option<F>) = match k.ty {
-            GgmlType::Q4_0 => (q4_0_avx2, Some(q4_0_bw), Some(q4_0_vnni)),
-            GgmlType::Q4_1 => (q4_1_avx2, Some(q4_1_bw), Some(q4_1_vnni)),
-            GgmlType::Q5_0 => (q5_0_avx2, Some(q5_0_bw), Some(q5_0_vnni)),
-            GgmlType::Q5_1 => (q5_1_avx2, Some(q5_1_bw), Some(q5_1_vnni)),
-            GgmlType::Q8_0 => (q8_0_avx2, Some(q8_0_bw), Some(q8_0_vnni)),
-            _ => (q8_1_avx2, None, None),
+        let a2: F = match k.ty {
+            GgmlType::Q4_0 => q4_0_avx2,
+            GgmlType::Q4_1 => q4_1_avx2,
+            GgmlType::Q5_0 => q5_0_avx2,
+            GgmlType::Q5_1 => q5_1_avx2,
+            GgmlType::Q8_0 => q8_0_avx2,
+            _ => q8_1_avx2,
         };
         (k.vec_dot, k.variant) = (a2, "avx2");
         match k.ty {
@@ -183,11 +123,9 @@ mod x86 {
             GgmlType::Q8_1 => k.quantize = quantize_q8_1_avx2,
             _ => {}
         }
-        if cpu.avx512 {
-            if let (true, Some(f)) = (cpu.avx512_vnni, vnni) {
-                (k.vec_dot, k.variant) = (f, "avx512vnni");
-            } else if let Some(f) = bw {
-                (k.vec_dot, k.variant) = (f, "avx512");
+        if cpu.avx512_vnni {
+            if let Some((dot, gemm)) = tiles::select(k.ty) {
+                (k.vec_dot, k.gemm, k.variant) = (dot, Some(gemm), "avx512vnni");
             }
         }
     }

@@ -1,0 +1,336 @@
+//! AVX-512 VNNI matrix products for the 32-element formats, bit-identical to the scalar
+//! reference (`blocks::Lanes8`: ggml's x86 order).
+//!
+//! One 512-bit register holds the eight lanes of two weight rows (row `2p` in the low half,
+//! `2p + 1` in the high half) against one activation row, so a block costs one `vpdpbusd` and
+//! one FMA per row pair and token, and the per-output order of operations is exactly the
+//! scalar one. A tile is `RP` row pairs × `T` tokens: each weight block is unpacked once per
+//! tile and each activation block loaded once per tile.
+//!
+//! Integer lanes: weights are made unsigned (`q`, `q + 128` for Q8_0) and the offset is taken
+//! back exactly per lane with a second `vpdpbusd` of the activations against the constant
+//! offset (`q - 8` for Q4_0, `q - 16` for Q5_0, `q + 128 - 128` for Q8_0).
+
+use super::blocks::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES, Q8_1_BYTES};
+use crate::quant::GgmlType;
+use std::arch::x86_64::*;
+
+/// One weight format's block layout and unpacking.
+trait Fmt {
+    /// Weight block bytes.
+    const WB: usize;
+    /// Activation block bytes (Q8_0: 34, Q8_1: 36) and the offset of its quants.
+    const AB: usize;
+    const AQ: usize;
+    /// Offset subtracted per element after unpacking to unsigned (0: none).
+    const OFF: i8;
+    /// Whether the format has a minimum (`m`), paired with the activations' `s`.
+    const MIN: bool;
+    /// The 32 unsigned quants of block `w0` (low half) and `w1` (high half), element order.
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i;
+}
+
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> u16 {
+    (p as *const u16).read_unaligned()
+}
+
+/// The 16 packed bytes at `p0` and `p1` as 2 × 32 nibbles: per row, low nibbles (elements
+/// 0..15) then high nibbles (16..31).
+#[inline(always)]
+unsafe fn nibbles(p0: *const u8, p1: *const u8) -> __m512i {
+    let a = _mm_loadu_si128(p0 as *const __m128i);
+    let b = _mm_loadu_si128(p1 as *const __m128i);
+    let lo = _mm256_set_m128i(_mm_srli_epi16::<4>(a), a);
+    let hi = _mm256_set_m128i(_mm_srli_epi16::<4>(b), b);
+    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    _mm512_and_si512(v, _mm512_set1_epi8(0x0F))
+}
+
+/// Bit 4 of each of the 2 × 32 quants of two Q5 blocks (`qh` at `p0`, `p1`), as 0x10 bytes.
+#[inline(always)]
+unsafe fn fifth_bits(p0: *const u8, p1: *const u8) -> __m512i {
+    let m = (p0 as *const u32).read_unaligned() as u64
+        | ((p1 as *const u32).read_unaligned() as u64) << 32;
+    _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10))
+}
+
+struct Q40;
+impl Fmt for Q40 {
+    const WB: usize = Q4_0_BYTES;
+    const AB: usize = Q8_0_BYTES;
+    const AQ: usize = 2;
+    const OFF: i8 = 8;
+    const MIN: bool = false;
+    #[inline(always)]
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
+        nibbles(w0.add(2), w1.add(2))
+    }
+}
+struct Q41;
+impl Fmt for Q41 {
+    const WB: usize = Q4_1_BYTES;
+    const AB: usize = Q8_1_BYTES;
+    const AQ: usize = 4;
+    const OFF: i8 = 0;
+    const MIN: bool = true;
+    #[inline(always)]
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
+        nibbles(w0.add(4), w1.add(4))
+    }
+}
+struct Q50;
+impl Fmt for Q50 {
+    const WB: usize = Q5_0_BYTES;
+    const AB: usize = Q8_0_BYTES;
+    const AQ: usize = 2;
+    const OFF: i8 = 16;
+    const MIN: bool = false;
+    #[inline(always)]
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
+        _mm512_or_si512(
+            nibbles(w0.add(6), w1.add(6)),
+            fifth_bits(w0.add(2), w1.add(2)),
+        )
+    }
+}
+struct Q51;
+impl Fmt for Q51 {
+    const WB: usize = Q5_1_BYTES;
+    const AB: usize = Q8_1_BYTES;
+    const AQ: usize = 4;
+    const OFF: i8 = 0;
+    const MIN: bool = true;
+    #[inline(always)]
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
+        _mm512_or_si512(
+            nibbles(w0.add(8), w1.add(8)),
+            fifth_bits(w0.add(4), w1.add(4)),
+        )
+    }
+}
+struct Q80;
+impl Fmt for Q80 {
+    const WB: usize = Q8_0_BYTES;
+    const AB: usize = Q8_0_BYTES;
+    const AQ: usize = 2;
+    const OFF: i8 = -128;
+    const MIN: bool = false;
+    #[inline(always)]
+    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
+        let lo = _mm256_loadu_si256(w0.add(2) as *const __m256i);
+        let hi = _mm256_loadu_si256(w1.add(2) as *const __m256i);
+        let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+        _mm512_xor_si512(v, _mm512_set1_epi8(-128))
+    }
+}
+
+/// `[a; 8] ++ [b; 8]` from two f16 values.
+#[inline(always)]
+unsafe fn pair_f16(a: u16, b: u16) -> __m512 {
+    let v = _mm256_set_m128i(_mm_set1_epi16(b as i16), _mm_set1_epi16(a as i16));
+    _mm512_cvtph_ps(v)
+}
+
+#[inline(always)]
+unsafe fn f16_to_f32(h: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+}
+
+/// `hsum_float_8` of the low (`HI = false`) or high eight lanes.
+#[inline(always)]
+unsafe fn hsum8<const HI: bool>(v: __m512) -> f32 {
+    let h = if HI {
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+    } else {
+        _mm512_castps512_ps256(v)
+    };
+    let s = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// One tile: rows `w + 2p·rb`, `w + (2p+1)·rb` for `p < RP` (the second row of the last pair
+/// is `w1_last`, possibly a repeat of the first) against `T` activation rows.
+#[inline(always)]
+unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
+    nb: usize,
+    rows: [*const u8; 16],
+    a: *const u8,
+    ab: usize,
+    out: &mut [[[f32; 2]; T]; RP],
+) {
+    let mut acc = [[_mm512_setzero_ps(); T]; RP];
+    let mut summs = [[_mm_setzero_ps(); T]; RP];
+    let off = _mm512_set1_epi8(F::OFF);
+    for b in 0..nb {
+        let mut av = [_mm512_setzero_si512(); T];
+        let mut offv = [_mm512_setzero_si512(); T];
+        let mut da = [_mm512_setzero_ps(); T];
+        let mut sa = [_mm_setzero_ps(); T];
+        for t in 0..T {
+            let blk = a.add(t * ab + b * F::AB);
+            let q = _mm256_loadu_si256(blk.add(F::AQ) as *const __m256i);
+            av[t] = _mm512_broadcast_i64x4(q);
+            if F::OFF != 0 {
+                offv[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av[t]);
+            }
+            da[t] = _mm512_set1_ps(f16_to_f32(f16_at(blk)));
+            if F::MIN {
+                sa[t] = _mm_set1_ps(f16_to_f32(f16_at(blk.add(2))));
+            }
+        }
+        for p in 0..RP {
+            let (w0, w1) = (rows[2 * p].add(b * F::WB), rows[2 * p + 1].add(b * F::WB));
+            let wq = F::unpack(w0, w1);
+            let dw = pair_f16(f16_at(w0), f16_at(w1));
+            let mw = if F::MIN {
+                _mm_setr_ps(
+                    f16_to_f32(f16_at(w0.add(2))),
+                    f16_to_f32(f16_at(w1.add(2))),
+                    0.0,
+                    0.0,
+                )
+            } else {
+                _mm_setzero_ps()
+            };
+            for t in 0..T {
+                let mut lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, av[t]);
+                if F::OFF != 0 {
+                    lanes = _mm512_sub_epi32(lanes, offv[t]);
+                }
+                let scale = _mm512_mul_ps(dw, da[t]);
+                acc[p][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[p][t]);
+                if F::MIN {
+                    summs[p][t] = _mm_fmadd_ps(mw, sa[t], summs[p][t]);
+                }
+            }
+        }
+    }
+    for p in 0..RP {
+        for t in 0..T {
+            let mut s = [0f32; 4];
+            _mm_storeu_ps(s.as_mut_ptr(), summs[p][t]);
+            out[p][t] = [
+                hsum8::<false>(acc[p][t]) + s[0],
+                hsum8::<true>(acc[p][t]) + s[1],
+            ];
+        }
+    }
+}
+
+/// Rows `r0..r0 + 2·RP` (clamped to `nr`) × tokens `t0..t0 + T`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_tile<F: Fmt, const RP: usize, const T: usize>(
+    n: usize,
+    w: &[u8],
+    r0: usize,
+    nr: usize,
+    a: &[u8],
+    t0: usize,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let nb = n / 32;
+    let (rb, ab) = (nb * F::WB, nb * F::AB);
+    let mut rows = [w.as_ptr(); 16];
+    for (i, r) in rows.iter_mut().enumerate().take(2 * RP) {
+        *r = w.as_ptr().add((r0 + i).min(nr - 1) * rb);
+    }
+    let mut res = [[[0f32; 2]; T]; RP];
+    tile::<F, RP, T>(nb, rows, a.as_ptr().add(t0 * ab), ab, &mut res);
+    for (p, per_t) in res.iter().enumerate() {
+        for (t, pair) in per_t.iter().enumerate() {
+            for (h, &v) in pair.iter().enumerate() {
+                let r = r0 + 2 * p + h;
+                if r < nr {
+                    *out.add((t0 + t) * ldo + r) = v;
+                }
+            }
+        }
+    }
+}
+
+/// Row pairs per tile for one token (matrix-vector) and for several.
+const GEMV_PAIRS: usize = 4;
+const GEMM_PAIRS: usize = 2;
+const GEMM_TOKENS: usize = 4;
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<F: Fmt>(
+    n: usize,
+    w: &[u8],
+    nr: usize,
+    a: &[u8],
+    nt: usize,
+    out: *mut f32,
+    ldo: usize,
+) {
+    let nb = n / 32;
+    assert!(n % 32 == 0 && w.len() >= nr * nb * F::WB && a.len() >= nt * nb * F::AB);
+    if nr == 0 || nt == 0 {
+        return;
+    }
+    let mut t0 = 0;
+    while t0 < nt {
+        let left = nt - t0;
+        let mut r0 = 0;
+        if left == 1 {
+            while r0 + 2 * GEMV_PAIRS <= nr {
+                run_tile::<F, GEMV_PAIRS, 1>(n, w, r0, nr, a, t0, out, ldo);
+                r0 += 2 * GEMV_PAIRS;
+            }
+            while r0 < nr {
+                run_tile::<F, 1, 1>(n, w, r0, nr, a, t0, out, ldo);
+                r0 += 2;
+            }
+            t0 += 1;
+            continue;
+        }
+        let step = left.min(GEMM_TOKENS);
+        while r0 < nr {
+            let pairs = if nr - r0 >= 2 * GEMM_PAIRS {
+                GEMM_PAIRS
+            } else {
+                1
+            };
+            match (pairs, step) {
+                (GEMM_PAIRS, 4) => run_tile::<F, GEMM_PAIRS, 4>(n, w, r0, nr, a, t0, out, ldo),
+                (GEMM_PAIRS, 3) => run_tile::<F, GEMM_PAIRS, 3>(n, w, r0, nr, a, t0, out, ldo),
+                (GEMM_PAIRS, _) => run_tile::<F, GEMM_PAIRS, 2>(n, w, r0, nr, a, t0, out, ldo),
+                (_, 4) => run_tile::<F, 1, 4>(n, w, r0, nr, a, t0, out, ldo),
+                (_, 3) => run_tile::<F, 1, 3>(n, w, r0, nr, a, t0, out, ldo),
+                _ => run_tile::<F, 1, 2>(n, w, r0, nr, a, t0, out, ldo),
+            }
+            r0 += 2 * pairs;
+        }
+        t0 += step;
+    }
+}
+
+/// One row by one activation row through the tile kernel.
+fn dot<F: Fmt>(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let mut out = 0f32;
+    // SAFETY: selected only when AVX-512 VNNI was detected; `gemm` checks the lengths.
+    unsafe { gemm::<F>(n, w, 1, a, 1, &mut out, 1) };
+    out
+}
+
+type Kernels = (crate::quant::dispatch::VecDotFn, crate::quant::GemmFn);
+
+/// The dot and tile kernels of a legacy type; call only when AVX-512 VNNI was detected.
+pub fn select(ty: GgmlType) -> Option<Kernels> {
+    fn pick<F: Fmt>() -> Kernels {
+        (dot::<F>, gemm::<F>)
+    }
+    Some(match ty {
+        GgmlType::Q4_0 => pick::<Q40>(),
+        GgmlType::Q4_1 => pick::<Q41>(),
+        GgmlType::Q5_0 => pick::<Q50>(),
+        GgmlType::Q5_1 => pick::<Q51>(),
+        GgmlType::Q8_0 => pick::<Q80>(),
+        _ => return None,
+    })
+}
