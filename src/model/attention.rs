@@ -54,6 +54,8 @@ pub fn attention(
     let group = shape.n_head / shape.n_head_kv;
     let order = DotOrder::for_batch(n_tokens);
     let f16_row = quant::kernels(GgmlType::F16).dequantize;
+    #[cfg(target_arch = "x86_64")]
+    let fast = quant::CpuFeatures::detect().avx512 && super::attention_avx512::supports(order, hd);
 
     out[..n_tokens * q_row]
         .par_chunks_mut(hd)
@@ -76,6 +78,26 @@ pub fn attention(
                     Some(w) => (pos + 1).saturating_sub(w),
                     None => 0,
                 };
+                #[cfg(target_arch = "x86_64")]
+                if fast {
+                    let args = super::attention_avx512::HeadArgs {
+                        order,
+                        q: &q[t * q_row + h * hd..t * q_row + (h + 1) * hd],
+                        k: cache.k,
+                        v: cache.v,
+                        kv_row,
+                        head_off: g * hd,
+                        capacity: cache.capacity,
+                        first,
+                        pos,
+                        scale: shape.scale,
+                        softcap: shape.softcap,
+                    };
+                    // SAFETY: AVX-512 detected, head size supported (`fast`); the cache
+                    // holds every slot of `first..=pos` (the caller stored them).
+                    unsafe { super::attention_avx512::head(&args, &mut sc.scores, &mut sc.acc, o) };
+                    return;
+                }
                 to_f16_bits(&q[t * q_row + h * hd..t * q_row + (h + 1) * hd], &mut sc.qh);
                 f16_row(bytes_of(&sc.qh), &mut sc.qf);
                 let head = |p: usize| {

@@ -4,6 +4,8 @@
 //! `general.architecture`. Everything mutable lives in a [`crate::context::Context`].
 
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_avx512;
 mod blocks;
 mod gemma3;
 mod hparams;

@@ -202,6 +202,10 @@ fn matmul_gemm(gemm: quant::GemmFn, w: &Weight, x: &Activations, out: &mut [f32]
                 t1 - t0,
                 ptr.0.add(t0 * rows + r0),
                 rows,
+                quant::BatchPos {
+                    first: t0,
+                    total: n_tokens,
+                },
             )
         };
     };

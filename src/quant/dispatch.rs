@@ -8,16 +8,34 @@ pub type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 /// `vec_dot(n, weights, activations)`: activations are in the weight type's `dot_type()`.
 pub type VecDotFn = fn(n: usize, w: &[u8], a: &[u8]) -> f32;
 
-/// `gemm(n, w, nr, a, nt, out, ldo)`: for `r < nr`, `t < nt`, writes
-/// `out[t * ldo + r] = vec_dot(n, w_row(r), a_row(t))` (bit for bit), rows being contiguous in
-/// `w` / `a` (`row_size(n)` bytes each, `a` in the weight type's dot type).
+/// `gemm(n, w, nr, a, nt, out, ldo, batch)`: for `r < nr`, `t < nt`, writes
+/// `out[t * ldo + r] = w_row(r) · a_row(t)`, rows being contiguous in `w` / `a` (`row_size(n)`
+/// bytes each, `a` in the weight type's dot type). `batch` says where the panel sits in the
+/// whole product, for types whose ggml summation order depends on the batch size.
 ///
 /// # Safety
 /// The kernel's CPU features must be present, and `out` valid for writes at every
 /// `t * ldo + r` above with nothing else accessing those elements meanwhile. Slice lengths are
 /// checked.
-pub type GemmFn =
-    unsafe fn(n: usize, w: &[u8], nr: usize, a: &[u8], nt: usize, out: *mut f32, ldo: usize);
+pub type GemmFn = unsafe fn(
+    n: usize,
+    w: &[u8],
+    nr: usize,
+    a: &[u8],
+    nt: usize,
+    out: *mut f32,
+    ldo: usize,
+    batch: BatchPos,
+);
+
+/// A gemm panel's place in the whole matrix product: its first activation row and the total
+/// number of activation rows (ggml picks different kernels, with different summation orders,
+/// for one row, a few, or many).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPos {
+    pub first: usize,
+    pub total: usize,
+}
 
 /// The kernels of one tensor type.
 #[derive(Clone, Copy)]

@@ -15,7 +15,7 @@ pub mod f16;
 pub mod k_quants;
 pub mod legacy;
 
-pub use dispatch::{kernels, kernels_for, CpuFeatures, GemmFn, TypeKernels, VecDotFn};
+pub use dispatch::{kernels, kernels_for, BatchPos, CpuFeatures, GemmFn, TypeKernels, VecDotFn};
 
 use std::fmt;
 

@@ -267,6 +267,7 @@ unsafe fn gemm<F: Fmt>(
     nt: usize,
     out: *mut f32,
     ldo: usize,
+    _batch: crate::quant::BatchPos,
 ) {
     let nb = n / 32;
     assert!(n % 32 == 0 && w.len() >= nr * nb * F::WB && a.len() >= nt * nb * F::AB);
@@ -314,7 +315,18 @@ unsafe fn gemm<F: Fmt>(
 fn dot<F: Fmt>(n: usize, w: &[u8], a: &[u8]) -> f32 {
     let mut out = 0f32;
     // SAFETY: selected only when AVX-512 VNNI was detected; `gemm` checks the lengths.
-    unsafe { gemm::<F>(n, w, 1, a, 1, &mut out, 1) };
+    unsafe {
+        gemm::<F>(
+            n,
+            w,
+            1,
+            a,
+            1,
+            &mut out,
+            1,
+            crate::quant::BatchPos { first: 0, total: 1 },
+        )
+    };
     out
 }
 

@@ -1,0 +1,197 @@
+//! AVX-512 kernel for one (token, head) of [`super::attention::attention`]: the same
+//! operations in the same order as the portable path (and as ggml), sixteen lanes at a time.
+
+use super::numerics::DotOrder;
+use std::arch::x86_64::*;
+
+/// What one (token, head) needs from the cache.
+pub struct HeadArgs<'a> {
+    pub order: DotOrder,
+    /// The query head (f32, rounded to f16 here).
+    pub q: &'a [f32],
+    pub k: &'a [u16],
+    pub v: &'a [u16],
+    /// Elements per cache slot, offset of this head's group in a slot, slots in the ring.
+    pub kv_row: usize,
+    pub head_off: usize,
+    pub capacity: usize,
+    pub first: usize,
+    pub pos: usize,
+    pub scale: f32,
+    pub softcap: Option<f32>,
+}
+
+/// Whether this kernel handles a head size (whole 16-lane groups; whole 64-element steps for
+/// the single-token order, which would otherwise need f64 leftovers).
+pub fn supports(order: DotOrder, hd: usize) -> bool {
+    match order {
+        DotOrder::Batch => hd.is_multiple_of(16) && hd <= 256,
+        DotOrder::Single => hd.is_multiple_of(64) && hd <= 256,
+    }
+}
+
+#[inline(always)]
+unsafe fn reduce16(v: __m512) -> f32 {
+    let h = _mm256_add_ps(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+        _mm512_castps512_ps256(v),
+    );
+    let s = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// `_mm512_reduce_add_ps`'s tree applied lane-wise across sixteen vectors.
+#[inline(always)]
+unsafe fn reduce16_across(a: &[__m512; 16]) -> __m512 {
+    let mut t = [_mm512_setzero_ps(); 8];
+    for i in 0..8 {
+        t[i] = _mm512_add_ps(a[i + 8], a[i]);
+    }
+    let q0 = _mm512_add_ps(t[4], t[0]);
+    let q1 = _mm512_add_ps(t[5], t[1]);
+    let q2 = _mm512_add_ps(t[6], t[2]);
+    let q3 = _mm512_add_ps(t[7], t[3]);
+    _mm512_add_ps(_mm512_add_ps(q0, q2), _mm512_add_ps(q1, q3))
+}
+
+/// ggml's AVX-512 `ggml_v_expf`, instruction for instruction.
+#[inline(always)]
+unsafe fn expf(x: __m512) -> __m512 {
+    let c = |b: u32| _mm512_set1_ps(f32::from_bits(b));
+    let r = c(0x4b40_0000);
+    let z = _mm512_fmadd_ps(x, c(0x3fb8_aa3b), r);
+    let n = _mm512_sub_ps(z, r);
+    let b = _mm512_fnmadd_ps(n, c(0x35bf_be8e), _mm512_fnmadd_ps(n, c(0x3f31_7200), x));
+    let d = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_abs_ps(n), _mm512_set1_ps(192.0));
+    let u = _mm512_mul_ps(b, b);
+    let j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(
+            _mm512_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
+            u,
+            _mm512_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
+        ),
+        u,
+        _mm512_fmadd_ps(c(0x3f7f_fff6), b, _mm512_set1_ps(1.0)),
+    );
+    let res = _mm512_scalef_ps(j, n);
+    if d == 0 {
+        return res;
+    }
+    let zero = _mm512_setzero_ps();
+    let le = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, zero);
+    let alt = _mm512_mask_blend_ps(le, _mm512_set1_ps(f32::INFINITY), zero);
+    _mm512_mask_blend_ps(d, res, alt)
+}
+
+#[inline(always)]
+unsafe fn load_f16(p: *const u16) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+}
+
+/// One head: scores, softmax, weighted V rows into `out` (`hd` floats). `scores` and `acc` are
+/// scratch.
+///
+/// # Safety
+/// AVX-512 F/BW/VL, FMA and F16C must be present, `supports(order, out.len())`, and the cache
+/// slices must hold every slot the positions `first..=pos` map to.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+pub unsafe fn head(a: &HeadArgs<'_>, scores: &mut Vec<f32>, acc: &mut Vec<f32>, out: &mut [f32]) {
+    let hd = out.len();
+    let nc = hd / 16;
+    let mut q = [_mm512_setzero_ps(); 16];
+    for (c, qv) in q.iter_mut().enumerate().take(nc) {
+        let x = _mm512_loadu_ps(a.q.as_ptr().add(16 * c));
+        *qv = _mm512_cvtph_ps(_mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x));
+    }
+    let slot = |p: usize| (p % a.capacity) * a.kv_row + a.head_off;
+
+    // Scores, grouped by 16 from position 0; masked positions are -inf.
+    let n16 = (a.pos + 1).next_multiple_of(16);
+    scores.clear();
+    scores.resize(n16, f32::NEG_INFINITY);
+    for p in a.first..=a.pos {
+        let kp = a.k.as_ptr().add(slot(p));
+        let dot = match a.order {
+            DotOrder::Batch => {
+                let mut s = _mm512_setzero_ps();
+                for (c, qv) in q.iter().enumerate().take(nc) {
+                    s = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), *qv, s);
+                }
+                reduce16(s)
+            }
+            DotOrder::Single => {
+                let mut s = [_mm512_setzero_ps(); 4];
+                for step in 0..nc / 4 {
+                    for (j, sj) in s.iter_mut().enumerate() {
+                        let c = 4 * step + j;
+                        *sj = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), q[c], *sj);
+                    }
+                }
+                let f = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
+                reduce16(f)
+            }
+        };
+        let mut sc = dot * a.scale;
+        if let Some(cap) = a.softcap {
+            sc = cap * (sc / cap).tanh();
+        }
+        scores[p] = sc;
+    }
+
+    // Softmax: max, exp per 16 with each group's sum added in f64, 1/sum, then f16 rounding.
+    let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+    for c in scores.chunks_exact(16) {
+        m = _mm512_max_ps(m, _mm512_loadu_ps(c.as_ptr()));
+    }
+    let max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    let mut sum = 0f64;
+    for c in scores.chunks_exact_mut(16) {
+        let e = expf(_mm512_sub_ps(_mm512_loadu_ps(c.as_ptr()), max));
+        _mm512_storeu_ps(c.as_mut_ptr(), e);
+        sum += reduce16(e) as f64;
+    }
+    let inv = _mm512_set1_ps((1.0 / sum) as f32);
+    for c in scores.chunks_exact_mut(16) {
+        let w = _mm512_mul_ps(_mm512_loadu_ps(c.as_ptr()), inv);
+        let w = _mm512_cvtph_ps(_mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(w));
+        _mm512_storeu_ps(c.as_mut_ptr(), w);
+    }
+
+    // Weighted V rows: one accumulator row per lane of ggml's dot over positions.
+    let lanes = match a.order {
+        DotOrder::Batch => 16,
+        DotOrder::Single => 64,
+    };
+    acc.clear();
+    acc.resize(lanes * hd, 0.0);
+    for p in a.first..=a.pos {
+        let w = scores[p];
+        if w == 0.0 {
+            continue;
+        }
+        let wv = _mm512_set1_ps(w);
+        let vp = a.v.as_ptr().add(slot(p));
+        let ap = acc.as_mut_ptr().add((p % lanes) * hd);
+        for c in 0..nc {
+            let x = _mm512_loadu_ps(ap.add(16 * c));
+            _mm512_storeu_ps(
+                ap.add(16 * c),
+                _mm512_fmadd_ps(load_f16(vp.add(16 * c)), wv, x),
+            );
+        }
+    }
+    for c in 0..nc {
+        let lane = |l: usize| _mm512_loadu_ps(acc.as_ptr().add(l * hd + 16 * c));
+        let folded: [__m512; 16] = match a.order {
+            DotOrder::Batch => std::array::from_fn(lane),
+            DotOrder::Single => std::array::from_fn(|l| {
+                _mm512_add_ps(
+                    _mm512_add_ps(lane(l), lane(32 + l)),
+                    _mm512_add_ps(lane(16 + l), lane(48 + l)),
+                )
+            }),
+        };
+        _mm512_storeu_ps(out.as_mut_ptr().add(16 * c), reduce16_across(&folded));
+    }
+}
