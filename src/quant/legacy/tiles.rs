@@ -30,20 +30,14 @@ trait Fmt {
     unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i;
 }
 
-#[inline(always)]
-unsafe fn f16_at(p: *const u8) -> u16 {
-    (p as *const u16).read_unaligned()
-}
-
 /// The 16 packed bytes at `p0` and `p1` as 2 × 32 nibbles: per row, low nibbles (elements
 /// 0..15) then high nibbles (16..31).
 #[inline(always)]
 unsafe fn nibbles(p0: *const u8, p1: *const u8) -> __m512i {
-    let a = _mm_loadu_si128(p0 as *const __m128i);
-    let b = _mm_loadu_si128(p1 as *const __m128i);
-    let lo = _mm256_set_m128i(_mm_srli_epi16::<4>(a), a);
-    let hi = _mm256_set_m128i(_mm_srli_epi16::<4>(b), b);
-    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    let a = _mm256_broadcastsi128_si256(_mm_loadu_si128(p0 as *const __m128i));
+    let b = _mm256_broadcastsi128_si256(_mm_loadu_si128(p1 as *const __m128i));
+    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b);
+    let v = _mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
     _mm512_and_si512(v, _mm512_set1_epi8(0x0F))
 }
 
@@ -125,16 +119,13 @@ impl Fmt for Q80 {
     }
 }
 
-/// `[a; 8] ++ [b; 8]` from two f16 values.
 #[inline(always)]
-unsafe fn pair_f16(a: u16, b: u16) -> __m512 {
-    let v = _mm256_set_m128i(_mm_set1_epi16(b as i16), _mm_set1_epi16(a as i16));
-    _mm512_cvtph_ps(v)
+unsafe fn ld16(p: *const u8) -> u64 {
+    (p as *const u16).read_unaligned() as u64
 }
-
 #[inline(always)]
-unsafe fn f16_to_f32(h: u16) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+unsafe fn ld32(p: *const u8) -> u64 {
+    (p as *const u32).read_unaligned() as u64
 }
 
 /// `hsum_float_8` of the low (`HI = false`) or high eight lanes.
@@ -150,50 +141,63 @@ unsafe fn hsum8<const HI: bool>(v: __m512) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// One tile: rows `w + 2p·rb`, `w + (2p+1)·rb` for `p < RP` (the second row of the last pair
-/// is `w1_last`, possibly a repeat of the first) against `T` activation rows.
+/// One tile: `RP` row pairs (`rows[2p]`, `rows[2p + 1]`) against `T` activation rows.
+///
+/// Per block, the fp16 header of both rows of a pair is converted at once: `[d0, m0, d1, m1]`
+/// (formats with a minimum) or `[d0, d1]`; `d` is spread to the two register halves with one
+/// permute and the `m · s` terms accumulate in lanes 1 and 3 of a 128-bit register.
 #[inline(always)]
 unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
     nb: usize,
     rows: [*const u8; 16],
     a: *const u8,
     ab: usize,
+    prefetch: *const u8,
     out: &mut [[[f32; 2]; T]; RP],
 ) {
     let mut acc = [[_mm512_setzero_ps(); T]; RP];
     let mut summs = [[_mm_setzero_ps(); T]; RP];
     let off = _mm512_set1_epi8(F::OFF);
+    let spread = if F::MIN {
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2)
+    } else {
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+    };
     for b in 0..nb {
+        if !prefetch.is_null() {
+            // The next tile's rows (contiguous), a block's worth of each row per iteration.
+            let p = prefetch.add(b * 2 * RP * F::WB);
+            for l in 0..(2 * RP * F::WB).div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(64 * l) as *const i8);
+            }
+        }
         let mut av = [_mm512_setzero_si512(); T];
         let mut offv = [_mm512_setzero_si512(); T];
         let mut da = [_mm512_setzero_ps(); T];
         let mut sa = [_mm_setzero_ps(); T];
         for t in 0..T {
             let blk = a.add(t * ab + b * F::AB);
-            let q = _mm256_loadu_si256(blk.add(F::AQ) as *const __m256i);
-            av[t] = _mm512_broadcast_i64x4(q);
+            av[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256(blk.add(F::AQ) as *const __m256i));
             if F::OFF != 0 {
                 offv[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av[t]);
             }
-            da[t] = _mm512_set1_ps(f16_to_f32(f16_at(blk)));
+            // [d_a, s_a] (s only for Q8_1).
+            let h = _mm_cvtph_ps(_mm_cvtsi32_si128(ld32(blk) as i32));
+            da[t] = _mm512_broadcastss_ps(h);
             if F::MIN {
-                sa[t] = _mm_set1_ps(f16_to_f32(f16_at(blk.add(2))));
+                sa[t] = _mm_permute_ps::<0b0101_0101>(h);
             }
         }
         for p in 0..RP {
             let (w0, w1) = (rows[2 * p].add(b * F::WB), rows[2 * p + 1].add(b * F::WB));
             let wq = F::unpack(w0, w1);
-            let dw = pair_f16(f16_at(w0), f16_at(w1));
-            let mw = if F::MIN {
-                _mm_setr_ps(
-                    f16_to_f32(f16_at(w0.add(2))),
-                    f16_to_f32(f16_at(w1.add(2))),
-                    0.0,
-                    0.0,
-                )
+            let hdr = if F::MIN {
+                ld32(w0) | ld32(w1) << 32
             } else {
-                _mm_setzero_ps()
+                ld16(w0) | ld16(w1) << 16
             };
+            let h = _mm_cvtph_ps(_mm_cvtsi64_si128(hdr as i64));
+            let dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(h));
             for t in 0..T {
                 let mut lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, av[t]);
                 if F::OFF != 0 {
@@ -202,19 +206,21 @@ unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
                 let scale = _mm512_mul_ps(dw, da[t]);
                 acc[p][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[p][t]);
                 if F::MIN {
-                    summs[p][t] = _mm_fmadd_ps(mw, sa[t], summs[p][t]);
+                    summs[p][t] = _mm_fmadd_ps(h, sa[t], summs[p][t]);
                 }
             }
         }
     }
     for p in 0..RP {
         for t in 0..T {
-            let mut s = [0f32; 4];
-            _mm_storeu_ps(s.as_mut_ptr(), summs[p][t]);
-            out[p][t] = [
-                hsum8::<false>(acc[p][t]) + s[0],
-                hsum8::<true>(acc[p][t]) + s[1],
-            ];
+            let (lo, hi) = (hsum8::<false>(acc[p][t]), hsum8::<true>(acc[p][t]));
+            out[p][t] = if F::MIN {
+                let mut s = [0f32; 4];
+                _mm_storeu_ps(s.as_mut_ptr(), summs[p][t]);
+                [lo + s[1], hi + s[3]]
+            } else {
+                [lo, hi]
+            };
         }
     }
 }
@@ -239,7 +245,14 @@ unsafe fn run_tile<F: Fmt, const RP: usize, const T: usize>(
         *r = w.as_ptr().add((r0 + i).min(nr - 1) * rb);
     }
     let mut res = [[[0f32; 2]; T]; RP];
-    tile::<F, RP, T>(nb, rows, a.as_ptr().add(t0 * ab), ab, &mut res);
+    // Matrix-vector products stream the weights once: fetch the next tile's rows ahead.
+    let next = r0 + 2 * RP;
+    let prefetch = if T == 1 && next + 2 * RP <= nr {
+        w.as_ptr().add(next * rb)
+    } else {
+        std::ptr::null()
+    };
+    tile::<F, RP, T>(nb, rows, a.as_ptr().add(t0 * ab), ab, prefetch, &mut res);
     for (p, per_t) in res.iter().enumerate() {
         for (t, pair) in per_t.iter().enumerate() {
             for (h, &v) in pair.iter().enumerate() {
