@@ -2,6 +2,7 @@
 //! operations in the same order as the portable path (and as ggml), sixteen lanes at a time.
 
 use super::numerics::DotOrder;
+use super::simd512::{expf, reduce16};
 use std::arch::x86_64::*;
 
 /// What one (token, head) needs from the cache.
@@ -30,17 +31,6 @@ pub fn supports(order: DotOrder, hd: usize) -> bool {
     }
 }
 
-#[inline(always)]
-unsafe fn reduce16(v: __m512) -> f32 {
-    let h = _mm256_add_ps(
-        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
-        _mm512_castps512_ps256(v),
-    );
-    let s = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
-}
-
 /// `_mm512_reduce_add_ps`'s tree applied lane-wise across sixteen vectors.
 #[inline(always)]
 unsafe fn reduce16_across(a: &[__m512; 16]) -> __m512 {
@@ -53,35 +43,6 @@ unsafe fn reduce16_across(a: &[__m512; 16]) -> __m512 {
     let q2 = _mm512_add_ps(t[6], t[2]);
     let q3 = _mm512_add_ps(t[7], t[3]);
     _mm512_add_ps(_mm512_add_ps(q0, q2), _mm512_add_ps(q1, q3))
-}
-
-/// ggml's AVX-512 `ggml_v_expf`, instruction for instruction.
-#[inline(always)]
-unsafe fn expf(x: __m512) -> __m512 {
-    let c = |b: u32| _mm512_set1_ps(f32::from_bits(b));
-    let r = c(0x4b40_0000);
-    let z = _mm512_fmadd_ps(x, c(0x3fb8_aa3b), r);
-    let n = _mm512_sub_ps(z, r);
-    let b = _mm512_fnmadd_ps(n, c(0x35bf_be8e), _mm512_fnmadd_ps(n, c(0x3f31_7200), x));
-    let d = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_abs_ps(n), _mm512_set1_ps(192.0));
-    let u = _mm512_mul_ps(b, b);
-    let j = _mm512_fmadd_ps(
-        _mm512_fmadd_ps(
-            _mm512_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
-            u,
-            _mm512_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
-        ),
-        u,
-        _mm512_fmadd_ps(c(0x3f7f_fff6), b, _mm512_set1_ps(1.0)),
-    );
-    let res = _mm512_scalef_ps(j, n);
-    if d == 0 {
-        return res;
-    }
-    let zero = _mm512_setzero_ps();
-    let le = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, zero);
-    let alt = _mm512_mask_blend_ps(le, _mm512_set1_ps(f32::INFINITY), zero);
-    _mm512_mask_blend_ps(d, res, alt)
 }
 
 #[inline(always)]

@@ -3,7 +3,7 @@
 
 use super::attention::{attention, AttnShape};
 use super::ops::{gated, rms_norm, Activation, Rope};
-use super::weight::{matmul, Weight};
+use super::weight::{matmul, matmul_many, Weight};
 use crate::context::{KvCache, Scratch};
 
 /// Rows of `x` (each `d` wide) RMS-normalized with `w` into `xn`. The quantized activations
@@ -19,8 +19,18 @@ pub fn norm_rows(x: &mut [f32], w: &[f32], eps: f32, width: usize) {
     x.chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
 }
 
-/// `q`, `k`, `v` from `xn`; the input is quantized once per dot type.
+/// `q`, `k`, `v` from `xn`; the input is quantized once per dot type, and matrices sharing
+/// one run in a single parallel region.
 pub fn project_qkv(s: &mut Scratch, wq: &Weight, wk: &Weight, wv: &Weight, n: usize, d: usize) {
+    let same = |a: &Weight, b: &Weight| a.ty.dot_type() == b.ty.dot_type();
+    if same(wq, wk) && same(wq, wv) {
+        s.ensure_acts(wq.ty, n, d);
+        matmul_many(
+            &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])],
+            &s.acts,
+        );
+        return;
+    }
     s.ensure_acts(wq.ty, n, d);
     matmul(wq, &s.acts, &mut s.q);
     s.ensure_acts(wk.ty, n, d);
@@ -70,10 +80,15 @@ pub fn gated_ffn(
     d: usize,
     ff: usize,
 ) {
-    s.ensure_acts(gate.ty, n, d);
-    matmul(gate, &s.acts, &mut s.gate);
-    s.ensure_acts(up.ty, n, d);
-    matmul(up, &s.acts, &mut s.up);
+    if gate.ty.dot_type() == up.ty.dot_type() {
+        s.ensure_acts(gate.ty, n, d);
+        matmul_many(&mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])], &s.acts);
+    } else {
+        s.ensure_acts(gate.ty, n, d);
+        matmul(gate, &s.acts, &mut s.gate);
+        s.ensure_acts(up.ty, n, d);
+        matmul(up, &s.acts, &mut s.up);
+    }
     gated(act, &mut s.gate, &s.up, ff);
     s.acts.quantize(down.ty.dot_type(), &s.gate, n, ff);
     matmul(down, &s.acts, &mut s.o);

@@ -12,6 +12,8 @@ mod hparams;
 mod llama;
 pub mod numerics;
 pub mod ops;
+#[cfg(target_arch = "x86_64")]
+mod simd512;
 pub mod weight;
 
 pub use hparams::HParams;

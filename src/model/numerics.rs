@@ -10,9 +10,9 @@
 /// Defines `pub fn $name(args) -> ret` that runs `$body` compiled with AVX2+FMA when the CPU
 /// has them (detected once), and the same body compiled for the baseline target otherwise.
 macro_rules! fast {
-    ($(#[$m:meta])* pub fn $name:ident($($a:ident: $t:ty),*) $(-> $r:ty)? $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),*) $(-> $r:ty)? $body:block) => {
         $(#[$m])*
-        pub fn $name($($a: $t),*) $(-> $r)? {
+        $vis fn $name($($a: $t),*) $(-> $r)? {
             #[inline(always)]
             fn body($($a: $t),*) $(-> $r)? $body
             #[cfg(target_arch = "x86_64")]
@@ -49,8 +49,14 @@ pub fn expf(x: f32) -> f32 {
     if n.abs() > 192.0 {
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
     }
-    // `vscalefps`: j · 2^n, rounded once (n is an integer here; the f64 product is exact).
-    (j as f64 * 2f64.powi(n as i32)) as f32
+    // `vscalefps`: j · 2^n rounded once. In the normal range the power of two is exact and so
+    // is the product; below it the f64 product is exact and rounds once to f32.
+    let k = n as i32;
+    if (-125..=127).contains(&k) {
+        j * f32::from_bits(((k + 127) as u32) << 23)
+    } else {
+        (j as f64 * 2f64.powi(k)) as f32
+    }
 }
 
 /// `_mm512_reduce_add_ps` as GCC expands it: halves, quarters, then pairs.
@@ -64,10 +70,24 @@ pub fn reduce16(v: &[f32; 16]) -> f32 {
     (q[0] + q[2]) + (q[1] + q[3])
 }
 
+/// `y[i] = silu(x[i]) * g[i]` as `ggml_vec_swiglu_f32`: the vectorized SiLU
+/// (`x / (1 + expf(0 - x))`) on whole 16-lane groups, libm's `expf` on the rest.
+pub fn swiglu(x: &mut [f32], g: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    let done = if crate::quant::CpuFeatures::detect().avx512 && is_x86_feature_detected!("avx512dq")
+    {
+        // SAFETY: the features were detected.
+        unsafe { super::simd512::swiglu(x, g) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    swiglu_portable(&mut x[done..], &g[done..]);
+}
+
 fast! {
-    /// `y[i] = silu(x[i]) * g[i]` as `ggml_vec_swiglu_f32`: the vectorized SiLU
-    /// (`x / (1 + expf(0 - x))`) on whole 16-lane groups, libm's `expf` on the rest.
-    pub fn swiglu(x: &mut [f32], g: &[f32]) {
+    fn swiglu_portable(x: &mut [f32], g: &[f32]) {
         let main = x.len() - x.len() % 16;
         for (v, &gv) in x[..main].iter_mut().zip(g) {
             *v = (*v / (1.0 + expf(0.0 - *v))) * gv;

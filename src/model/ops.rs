@@ -2,6 +2,7 @@
 //! softmax and attention over the KV cache. Numerics follow ggml's CPU backend.
 
 use half::f16;
+use rayon::prelude::*;
 
 /// `x = x / rms(x) * w` for one row, accumulating the f32 squares in f64 as ggml does.
 pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
@@ -95,8 +96,8 @@ pub enum Activation {
 pub fn gated(act: Activation, gate: &mut [f32], up: &[f32], width: usize) {
     match act {
         Activation::Silu => gate
-            .chunks_mut(width)
-            .zip(up.chunks(width))
+            .par_chunks_mut(width)
+            .zip(up.par_chunks(width))
             .for_each(|(g, u)| super::numerics::swiglu(g, u)),
         Activation::Gelu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = gelu(*g) * u),
     }

@@ -145,62 +145,96 @@ const GEMM_ROWS: usize = 128;
 /// `x.n_rows × w.rows`, row-major. Every output is bit-identical to the type's `vec_dot`,
 /// whichever path computes it.
 pub fn matmul(w: &Weight, x: &Activations, out: &mut [f32]) {
-    let ty = x.ty.expect("activations quantized");
-    assert_eq!(
-        ty,
-        w.ty.dot_type(),
-        "activations of {} for {} weights",
-        ty,
-        w.ty
-    );
-    assert!(out.len() >= x.n_rows * w.rows);
-    let k = quant::kernels(w.ty);
-    match k.gemm {
-        Some(gemm) => matmul_gemm(gemm, w, x, out),
-        None => matmul_dots(k.vec_dot, w, x, out),
-    }
+    matmul_many(&mut [(w, out)], x);
 }
 
-/// The tiled path: work items are panels of rows × tokens, row-panel major so that each
-/// thread streams its weights once while the (smaller) activations stay cached.
-fn matmul_gemm(gemm: quant::GemmFn, w: &Weight, x: &Activations, out: &mut [f32]) {
-    let (rows, cols, n_tokens) = (w.rows, w.cols, x.n_rows);
-    let (row_chunk, tok_chunk) = if n_tokens == 1 {
-        // A few chunks per thread, in whole 8-row tiles.
-        (chunk_rows(rows, 1).next_multiple_of(8).min(rows), 1)
+/// Several products of the same activations (e.g. Q, K and V), in one parallel region:
+/// `(w, out)` pairs as for [`matmul`].
+pub fn matmul_many(jobs: &mut [(&Weight, &mut [f32])], x: &Activations) {
+    let ty = x.ty.expect("activations quantized");
+    let n_tokens = x.n_rows;
+    for (w, out) in jobs.iter() {
+        assert_eq!(
+            ty,
+            w.ty.dot_type(),
+            "activations of {} for {} weights",
+            ty,
+            w.ty
+        );
+        assert!(out.len() >= n_tokens * w.rows);
+    }
+    let all_gemm = jobs
+        .iter()
+        .all(|(w, _)| quant::kernels(w.ty).gemm.is_some());
+    if !all_gemm {
+        for (w, out) in jobs.iter_mut() {
+            matmul_dots(quant::kernels(w.ty).vec_dot, w, x, out);
+        }
+        return;
+    }
+    // Work items: (job, row panel, token panel), row-panel major so that each thread streams
+    // its weights once while the (smaller) activations stay cached.
+    let total_rows: usize = jobs.iter().map(|(w, _)| w.rows).sum();
+    let threads = rayon::current_num_threads().max(1);
+    let tok_chunk = if n_tokens == 1 {
+        1
     } else {
-        let tc = n_tokens.min(GEMM_TOKENS);
+        n_tokens.min(GEMM_TOKENS)
+    };
+    let n_tc = n_tokens.div_ceil(tok_chunk);
+    let row_chunk = if n_tokens == 1 {
+        // A few chunks per thread over all the matrices, in whole 8-row tiles.
+        total_rows.div_ceil(4 * threads).next_multiple_of(8)
+    } else {
         // Small batches: fewer tokens per panel means more rows per panel, still >= 4 items
         // per thread.
-        let threads = rayon::current_num_threads().max(1);
-        let tok_chunks = n_tokens.div_ceil(tc);
-        let want_row_chunks = (4 * threads).div_ceil(tok_chunks);
-        let rc = rows
-            .div_ceil(want_row_chunks)
+        total_rows
+            .div_ceil((4 * threads).div_ceil(n_tc))
             .next_multiple_of(4)
-            .clamp(4, GEMM_ROWS);
-        (rc.min(rows), tc)
+            .clamp(4, GEMM_ROWS)
     };
-    let n_rc = rows.div_ceil(row_chunk);
-    let n_tc = n_tokens.div_ceil(tok_chunk);
-    let out_ptr = SharedOut(out.as_mut_ptr());
-    let work = |i: usize| {
-        let ptr = out_ptr;
-        let (rc, tc) = (i / n_tc, i % n_tc);
+    struct Job {
+        gemm: quant::GemmFn,
+        w: *const Weight,
+        out: SharedOut,
+    }
+    // SAFETY (Send/Sync): the raw pointers refer to `jobs`, which outlives the parallel region;
+    // weights are read-only and each item writes a disjoint panel of one output.
+    unsafe impl Send for Job {}
+    unsafe impl Sync for Job {}
+    let mut items = Vec::new();
+    let mut list = Vec::with_capacity(jobs.len());
+    for (j, (w, out)) in jobs.iter_mut().enumerate() {
+        list.push(Job {
+            gemm: quant::kernels(w.ty).gemm.expect("checked above"),
+            w: *w as *const Weight,
+            out: SharedOut(out.as_mut_ptr()),
+        });
+        for rc in 0..w.rows.div_ceil(row_chunk) {
+            for tc in 0..n_tc {
+                items.push((j, rc, tc));
+            }
+        }
+    }
+    let work = |&(j, rc, tc): &(usize, usize, usize)| {
+        let job = &list[j];
+        // SAFETY: see `Job`.
+        let w = unsafe { &*job.w };
+        let (rows, cols) = (w.rows, w.cols);
         let (r0, t0) = (rc * row_chunk, tc * tok_chunk);
         let (r1, t1) = ((r0 + row_chunk).min(rows), (t0 + tok_chunk).min(n_tokens));
         let wd = &w.data[r0 * w.row_bytes..r1 * w.row_bytes];
         let xd = &x.data[t0 * x.row_bytes..t1 * x.row_bytes];
         // SAFETY: the kernel was selected for this CPU; panels are disjoint; every (t, r)
-        // written is within `out` (checked by `matmul`); `ldo = rows`.
+        // written is within the output (checked above); `ldo = rows`.
         unsafe {
-            gemm(
+            (job.gemm)(
                 cols,
                 wd,
                 r1 - r0,
                 xd,
                 t1 - t0,
-                ptr.0.add(t0 * rows + r0),
+                job.out.0.add(t0 * rows + r0),
                 rows,
                 quant::BatchPos {
                     first: t0,
@@ -209,11 +243,10 @@ fn matmul_gemm(gemm: quant::GemmFn, w: &Weight, x: &Activations, out: &mut [f32]
             )
         };
     };
-    let items = n_rc * n_tc;
-    if items == 1 {
-        work(0);
+    if items.len() == 1 {
+        work(&items[0]);
     } else {
-        (0..items).into_par_iter().for_each(work);
+        items.par_iter().for_each(work);
     }
 }
 
