@@ -11,7 +11,8 @@ use hearth::model::ops::{gated, rms_norm, to_f16_bits, Activation, Rope, RopeSty
 use hearth::model::weight::{matmul, Activations, Weight};
 use std::path::{Path, PathBuf};
 
-const EPS: f32 = 9.999_999_97e-7;
+/// `gemma3.attention.layer_norm_rms_epsilon` (the f32 nearest 1e-6).
+const EPS: f32 = 1e-6;
 
 fn load(dir: &Path, file: &str) -> Vec<f32> {
     let b = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));

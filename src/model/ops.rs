@@ -165,6 +165,17 @@ mod tests {
         );
     }
 
+    /// Below -10 ggml writes a plain +0, whatever the sign of `up`.
+    #[test]
+    fn geglu_below_minus_ten_is_positive_zero() {
+        let mut g = [-11.0f32, -10.0, 11.0];
+        gated(Activation::Gelu, &mut g, &[-2.0, -3.0, -0.5], 3);
+        assert_eq!(
+            g.map(f32::to_bits),
+            [0.0f32.to_bits(), 0.0f32.to_bits(), (-5.5f32).to_bits()]
+        );
+    }
+
     #[test]
     fn gelu_saturates_outside_ten() {
         assert_eq!(gelu(-10.0), 0.0);

@@ -301,8 +301,11 @@ pub mod avx2 {
     }
 
     /// [`q4k_dots_scalar`] with AVX2.
+    ///
+    /// # Safety
+    /// AVX2 must be present (block lengths are checked).
     #[target_feature(enable = "avx2")]
-    pub unsafe fn q4k_dots(x: &[u8], y: &[u8]) -> [i32; 8] {
+    unsafe fn q4k_dots(x: &[u8], y: &[u8]) -> [i32; 8] {
         assert!(x.len() >= q4_k::BLOCK && y.len() >= q8_k::BLOCK);
         let (xp, yp) = (x.as_ptr().add(q4_k::QS), y.as_ptr().add(q8_k::OFF_QS));
         let m15 = _mm256_set1_epi8(15);
@@ -323,8 +326,11 @@ pub mod avx2 {
     }
 
     /// [`q6k_groups_scalar`] with AVX2.
+    ///
+    /// # Safety
+    /// AVX2 must be present (block lengths are checked).
     #[target_feature(enable = "avx2")]
-    pub unsafe fn q6k_groups(x: &[u8], y: &[u8]) -> [i32; 64] {
+    unsafe fn q6k_groups(x: &[u8], y: &[u8]) -> [i32; 64] {
         assert!(x.len() >= q6_k::BLOCK && y.len() >= q8_k::BLOCK);
         let (xp, yp) = (x.as_ptr(), y.as_ptr().add(q8_k::OFF_QS));
         let m15 = _mm256_set1_epi8(15);
