@@ -150,6 +150,8 @@ impl Architecture for Gemma3 {
             *table = std::mem::take(&mut s.rope);
         }
 
+        // Rows still carried through the layers (see the last layer).
+        let mut rows = n;
         for (il, l) in self.layers.iter().enumerate() {
             let (rope, table) = if l.local {
                 (&local, &tables[0])
@@ -160,7 +162,8 @@ impl Architecture for Gemma3 {
                 n_head: hp.n_head,
                 n_head_kv: hp.n_head_kv,
                 head_dim: hd,
-                scale: self.attn_scale,
+                // The queries are scaled before the f16 attention product, as in llama.cpp.
+                scale: 1.0,
                 window: l.local.then_some(self.window),
                 softcap: None,
             };
@@ -170,17 +173,47 @@ impl Architecture for Gemma3 {
             norm_rows(&mut s.q, &l.q_norm, eps, hd);
             norm_rows(&mut s.k, &l.k_norm, eps, hd);
             rotate_qk(s, rope, table, hd);
+            s.q[..n * qd].iter_mut().for_each(|v| *v *= self.attn_scale);
             attend(s, cache, il, shape, &l.wo, start, n);
+            if il + 1 == self.layers.len() && outputs == Outputs::Last && rows > 1 {
+                // llama.cpp drops the rows it will not output right after the last layer's
+                // attention, so that layer's feed-forward runs on one token (and through the
+                // one-token kernels, whose rounding differs).
+                let skip = (rows - 1) * d;
+                s.x.drain(..skip);
+                s.o.drain(..skip);
+                s.xn.truncate(d);
+                s.gate.truncate(ff);
+                s.up.truncate(ff);
+                rows = 1;
+            }
             norm_rows(&mut s.o, &l.post_attn_norm, eps, d);
             add_residual(s);
 
             norm_input(s, &l.ffn_norm, eps, d);
-            gated_ffn(s, &l.w_gate, &l.w_up, &l.w_down, Activation::Gelu, n, d, ff);
+            gated_ffn(
+                s,
+                &l.w_gate,
+                &l.w_up,
+                &l.w_down,
+                Activation::Gelu,
+                rows,
+                d,
+                ff,
+            );
             norm_rows(&mut s.o, &l.post_ffn_norm, eps, d);
             add_residual(s);
         }
 
-        s.output(&self.output, &self.output_norm, eps, n, d, outputs, logits);
+        s.output(
+            &self.output,
+            &self.output_norm,
+            eps,
+            rows,
+            d,
+            outputs,
+            logits,
+        );
         Ok(())
     }
 }

@@ -5,9 +5,10 @@
 //! built on a common "decoded block" form ([`Decoded`]); the SIMD dot products live in
 //! `avx2.rs` and `avx512.rs` and are checked against the reference in `tests.rs`.
 
-use super::dispatch::{DequantizeFn, QuantizeFn, VecDotFn};
+use super::dispatch::{DequantizeFn, GemmFn, QuantizeFn, VecDotFn};
 use super::{CpuFeatures, GgmlType, TypeKernels, QK_K};
 
+pub mod exact;
 mod q2_k;
 mod q3_k;
 mod q4_k;
@@ -35,12 +36,18 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
         GgmlType::Q8K => (q8_k::dequantize, q8_k::quantize_ref, q8_k::vec_dot_ref),
         _ => return None,
     };
+    // Q4_K and Q6_K products follow ggml's batch-size-dependent orders (see `exact`).
+    let gemm: Option<GemmFn> = match ty {
+        GgmlType::Q4K => Some(exact::gemm_q4k_scalar),
+        GgmlType::Q6K => Some(exact::gemm_q6k_scalar),
+        _ => None,
+    };
     let mut k = TypeKernels {
         ty,
         dequantize,
         quantize,
         vec_dot: scalar,
-        gemm: None,
+        gemm,
         variant: "scalar",
     };
     #[cfg(target_arch = "x86_64")]
@@ -51,6 +58,13 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
         } else if let Some(f) = avx2::vec_dot(ty, cpu) {
             k.vec_dot = f;
             k.variant = "avx2";
+        }
+        if cpu.avx2_fma {
+            k.gemm = match ty {
+                GgmlType::Q4K => Some(exact::avx2::gemm_q4k as GemmFn),
+                GgmlType::Q6K => Some(exact::avx2::gemm_q6k as GemmFn),
+                _ => k.gemm,
+            };
         }
         if ty == GgmlType::Q8K && cpu.avx2_fma {
             k.quantize = avx2::quantize_q8_k;

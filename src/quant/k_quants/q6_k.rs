@@ -22,6 +22,13 @@ fn index(e: usize) -> (usize, usize, u32, u32) {
     )
 }
 
+/// The unsigned 6-bit level (0..63) of element `e` of block `x`.
+#[inline]
+pub fn level(x: &[u8], e: usize) -> u8 {
+    let (il, ih, sl, sh) = index(e);
+    ((x[il] >> sl) & 0xF) | (((x[ih] >> sh) & 3) << 4)
+}
+
 pub fn decode(x: &[u8], out: &mut Decoded) {
     out.d = super::f16_at(x, D);
     out.dmin = None;

@@ -448,3 +448,121 @@ fn quantize_round_trips() {
         }
     }
 }
+
+#[test]
+fn ggml_kernel_choice_follows_the_batch_size() {
+    use exact::{Q4kOrder, Q6kOrder};
+    assert_eq!(Q4kOrder::for_token(0, 1), Q4kOrder::Gemv);
+    for t in 0..3 {
+        assert_eq!(Q4kOrder::for_token(t, 3), Q4kOrder::Gemv);
+    }
+    let six: Vec<_> = (0..6).map(|t| Q4kOrder::for_token(t, 6)).collect();
+    assert_eq!(six[..4], [Q4kOrder::Gemm; 4]);
+    assert_eq!(six[4..], [Q4kOrder::Gemv; 2]);
+    assert_eq!(Q4kOrder::for_token(7, 8), Q4kOrder::Gemm);
+    assert_eq!(Q6kOrder::for_batch(1), Q6kOrder::Lanes);
+    assert_eq!(Q6kOrder::for_batch(7), Q6kOrder::Lanes);
+    assert_eq!(Q6kOrder::for_batch(8), Q6kOrder::Tiled);
+}
+
+/// Every ggml order of Q4_K/Q6_K is a correctly scaled dot product, and the orders do round
+/// differently (so that the bit-exact tests below compare something).
+#[test]
+fn ggml_order_references_are_dot_products() {
+    use exact::{q4k_dot_ref, q6k_dot_ref, Q4kOrder, Q6kOrder};
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut differ4, mut differ6) = (0, 0);
+    for _ in 0..50 {
+        for nb in [1, 3, 8] {
+            let n = nb * QK_K;
+            let (_, a) = activations(&mut rng, nb);
+            let w4 = random_weights(&mut rng, GgmlType::Q4K, nb);
+            let w6 = random_weights(&mut rng, GgmlType::Q6K, nb);
+            let (e4, abs4) = abs_dot(GgmlType::Q4K, &w4, &a, n);
+            let (e6, abs6) = abs_dot(GgmlType::Q6K, &w6, &a, n);
+            let (gv, gm) = (
+                q4k_dot_ref(Q4kOrder::Gemv, n, &w4, &a),
+                q4k_dot_ref(Q4kOrder::Gemm, n, &w4, &a),
+            );
+            let (ln, tl) = (
+                q6k_dot_ref(Q6kOrder::Lanes, n, &w6, &a),
+                q6k_dot_ref(Q6kOrder::Tiled, n, &w6, &a),
+            );
+            for (g, e, abs) in [
+                (gv, e4, abs4),
+                (gm, e4, abs4),
+                (ln, e6, abs6),
+                (tl, e6, abs6),
+            ] {
+                assert!(((g as f64) - e).abs() <= 1e-5 * abs + 1e-6, "{g} vs {e}");
+            }
+            differ4 += (gv.to_bits() != gm.to_bits()) as usize;
+            differ6 += (ln.to_bits() != tl.to_bits()) as usize;
+        }
+    }
+    assert!(differ4 > 0 && differ6 > 0, "{differ4} {differ6}");
+}
+
+/// The gemm kernels (scalar and SIMD) pick ggml's order per token from the panel's place in
+/// the batch, and are bit-identical to the scalar references.
+#[test]
+fn ggml_order_gemms_are_bit_identical_to_the_references() {
+    use crate::quant::BatchPos;
+    use exact::{q4k_dot_ref, q6k_dot_ref, Q4kOrder, Q6kOrder};
+    let mut rng = StdRng::seed_from_u64(8);
+    for cpu in feature_sets() {
+        for ty in [GgmlType::Q4K, GgmlType::Q6K] {
+            let gemm = kernels(ty, cpu)
+                .unwrap()
+                .gemm
+                .expect("Q4_K/Q6_K have a gemm");
+            for (nb, nr, first, nt, total) in [
+                (4, 9, 0, 1, 1),
+                (8, 5, 0, 3, 3),
+                (2, 8, 0, 6, 6),
+                (3, 7, 4, 3, 7),
+                (4, 3, 0, 9, 9),
+                (1, 2, 8, 5, 13),
+            ] {
+                let n = nb * QK_K;
+                let w: Vec<u8> = (0..nr)
+                    .flat_map(|_| random_weights(&mut rng, ty, nb))
+                    .collect();
+                let a: Vec<u8> = (0..nt).flat_map(|_| activations(&mut rng, nb).1).collect();
+                let ldo = nr + 2;
+                let mut out = vec![f32::NAN; nt * ldo];
+                // SAFETY: the kernel is for this CPU; `out` holds every `t * ldo + r`.
+                unsafe {
+                    gemm(
+                        n,
+                        &w,
+                        nr,
+                        &a,
+                        nt,
+                        out.as_mut_ptr(),
+                        ldo,
+                        BatchPos { first, total },
+                    )
+                };
+                let (wr, ar) = (w.len() / nr, a.len() / nt);
+                for t in 0..nt {
+                    for r in 0..nr {
+                        let (wrow, arow) = (&w[r * wr..(r + 1) * wr], &a[t * ar..(t + 1) * ar]);
+                        let want = match ty {
+                            GgmlType::Q4K => {
+                                q4k_dot_ref(Q4kOrder::for_token(first + t, total), n, wrow, arow)
+                            }
+                            _ => q6k_dot_ref(Q6kOrder::for_batch(total), n, wrow, arow),
+                        };
+                        let got = out[t * ldo + r];
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{ty} {cpu:?} batch {first}+{t}/{total} row {r}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
