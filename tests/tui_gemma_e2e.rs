@@ -1,7 +1,11 @@
-//! End to end on Gemma 3: the real binary in a tmux pseudo-terminal, chatting through the
-//! model's own chat template (from the GGUF, nothing special-cased). A greedy question gets a
-//! streamed answer that ends by itself at Gemma's end-of-turn token; a follow-up turn reuses the
-//! conversation; Ctrl-C exits with status 0.
+//! End to end on Gemma 3, as `tui_e2e` does on SmolLM2: the real binary in a tmux
+//! pseudo-terminal, chatting through the model's own chat template (from the GGUF, nothing
+//! special-cased). A message gets a streamed reply with a tokens/s figure, Esc stops it, a second
+//! turn continues the conversation, and Ctrl-C exits with status 0.
+//!
+//! What the reply says is llama.cpp's business: this 270M file, greedy, answers a question by
+//! repeating it (llama.cpp's own greedy continuation of the same rendered prompt begins
+//! "What is the capital of France?"), which is what the test checks the chat shows.
 
 mod common;
 
@@ -29,7 +33,17 @@ fn gemma3_chat_end_to_end_in_a_pty() {
         exit = exit_file.display(),
     );
     let st = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &name, "-x", "110", "-y", "32", &cmd])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "110",
+            "-y",
+            "32",
+            &cmd,
+        ])
         .status()
         .expect("tmux is needed for this test");
     assert!(st.success());
@@ -39,19 +53,32 @@ fn gemma3_chat_end_to_end_in_a_pty() {
 
     t.text("What is the capital of France?");
     t.keys(&["Enter"]);
-    t.wait("tokens to stream", 60, |s| status_line(s).contains("generating"));
-    // The reply ends on its own (end of turn) and names the city.
-    let s = t.wait("the answer", 120, |s| {
-        status_line(s).contains("idle") && s.contains("Paris")
+    let s = t.wait("tokens to stream", 60, |s| {
+        status_line(s).contains("generating") && status_line(s).contains(" t/s")
     });
     assert!(s.contains("Assistant"), "{s}");
-    assert!(!s.contains("<end_of_turn>"), "end-of-turn marker shown: {s}");
+    // llama.cpp's greedy reply to the rendered prompt starts by repeating the question: the
+    // user's text shows twice (the message and the reply).
+    t.wait("the reply's first words", 60, |s| {
+        s.matches("What is the capital of France?").count() >= 2
+    });
+    t.keys(&["Escape"]);
+    let s = t.wait("the reply to stop", 30, |s| {
+        status_line(s).contains("idle") && s.contains("[stopped]")
+    });
+    for marker in ["<start_of_turn>", "<end_of_turn>", "<bos>"] {
+        assert!(!s.contains(marker), "template marker {marker} shown: {s}");
+    }
 
     // A second turn in the same conversation.
-    t.text("And of Italy?");
+    t.text("Thanks!");
     t.keys(&["Enter"]);
-    t.wait("the second answer", 120, |s| {
-        status_line(s).contains("idle") && s.contains("Rome")
+    t.wait("the second reply", 60, |s| {
+        status_line(s).contains("generating")
+    });
+    t.keys(&["Escape"]);
+    t.wait("the second reply to stop", 30, |s| {
+        status_line(s).contains("idle") && s.matches("[stopped]").count() >= 2
     });
 
     t.keys(&["C-c"]);
