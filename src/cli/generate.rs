@@ -154,5 +154,15 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         gen_time,
         n_gen as f64 / gen_time.max(1e-9)
     );
+    if let Some(kib) = peak_rss_kib() {
+        eprintln!("memory: peak resident {:.1} MiB", kib as f64 / 1024.0);
+    }
     Ok(())
+}
+
+/// The process's peak resident set (`VmHWM`), where the OS reports it (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
