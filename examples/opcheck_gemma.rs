@@ -8,51 +8,13 @@
 use hearth::gguf::GgufFile;
 use hearth::model::attention::{attention, AttnShape, KvView};
 use hearth::model::ops::{gated, rms_norm, to_f16_bits, Activation, Rope, RopeStyle};
-use hearth::model::weight::{matmul, Activations, Weight};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod support;
+use support::{load, mm, report, vector};
 
 /// `gemma3.attention.layer_norm_rms_epsilon` (the f32 nearest 1e-6).
 const EPS: f32 = 1e-6;
-
-fn load(dir: &Path, file: &str) -> Vec<f32> {
-    let b = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn report(what: &str, ours: &[f32], theirs: &[f32]) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
-    let mut max = 0f32;
-    let mut diff = 0;
-    for (a, b) in ours.iter().zip(theirs) {
-        if a.to_bits() != b.to_bits() {
-            diff += 1;
-            max = max.max((a - b).abs());
-        }
-    }
-    println!(
-        "{what:<20} {diff:>7}/{:<8} differ, max |Δ| {max:e}",
-        ours.len()
-    );
-}
-
-fn mm(f: &GgufFile, name: &str, x: &[f32]) -> Vec<f32> {
-    let w = Weight::from_tensor(f.tensor(name).unwrap());
-    let n = x.len() / w.cols;
-    let mut a = Activations::default();
-    a.quantize(w.ty.dot_type(), x, n, w.cols);
-    let mut out = vec![0f32; n * w.rows];
-    matmul(&w, &a, &mut out);
-    out
-}
-
-fn vector(f: &GgufFile, name: &str) -> Vec<f32> {
-    let t = f.tensor(name).unwrap();
-    let mut v = vec![0f32; t.n_elements() as usize];
-    hearth::quant::dequantize_row(t.ty, &t.data, &mut v);
-    v
-}
 
 fn norm(x: &[f32], w: &[f32]) -> Vec<f32> {
     let mut y = x.to_vec();

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::tmux::{status_line, Tmux};
+use common::tmux::{status_line, Chat};
 
 fn has_tps(s: &str) -> bool {
     // "12.3 t/s" somewhere on the status line.
@@ -25,36 +24,16 @@ fn has_tps(s: &str) -> bool {
 #[test]
 fn chat_end_to_end_in_a_pty() {
     let model = common::model(common::SMOLLM2);
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hearth"));
     let dir = std::env::temp_dir().join(format!("hearth-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exit_file = dir.join("exit");
-    let _ = std::fs::remove_file(&exit_file);
-    let name = format!("hearth-e2e-{}", std::process::id());
-    let cmd = format!(
-        "env HEARTH_CONFIG={cfg} HEARTH_LOG={log} {bin} chat -m {model} -c 1024 --seed 7 --ignore-eos; echo $? > {exit}; sleep 60",
-        cfg = dir.join("config.toml").display(),
-        log = dir.join("hearth.log").display(),
-        bin = bin.display(),
-        model = model.display(),
-        exit = exit_file.display(),
+    let chat = Chat::start(
+        &dir,
+        "e2e",
+        &model,
+        "-c 1024 --seed 7 --ignore-eos",
+        (110, 32),
     );
-    let st = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "110",
-            "-y",
-            "32",
-            &cmd,
-        ])
-        .status()
-        .expect("tmux is needed for this test");
-    assert!(st.success());
-    let t = Tmux { name };
+    let t = &chat.tmux;
 
     t.wait("the model to load", 60, |s| status_line(s).contains("idle"));
 
@@ -110,23 +89,8 @@ fn chat_end_to_end_in_a_pty() {
         !s.contains("regenerate the last reply")
     });
 
-    // Ctrl-C when idle quits with status 0.
-    t.keys(&["C-c"]);
-    let t0 = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "hearth did not exit:\n{}",
-            t.capture()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let code = std::fs::read_to_string(&exit_file).unwrap();
-    assert_eq!(code.trim(), "0", "exit status");
-    // The terminal was given back: the shell's screen, not the chat, is showing.
-    let s = t.capture();
-    assert!(!s.contains("Message (Enter sends"), "{s}");
+    // Ctrl-C when idle quits with status 0 and gives the terminal back.
+    chat.quit();
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
 

@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::tmux::{status_line, Tmux};
+use common::tmux::{status_line, Chat};
 
 /// The number before `/` in the status line's `ctx ███░░ N/M`.
 fn ctx_used(screen: &str) -> Option<usize> {
@@ -28,48 +28,23 @@ fn reply_done(s: &str) -> bool {
     st.contains("idle") && st.contains(" t/s")
 }
 
-struct Run {
-    tmux: Tmux,
-    exit_file: PathBuf,
-}
-
-fn start(dir: &Path, tag: &str, args: &str) -> Run {
+fn start(dir: &Path, tag: &str, args: &str) -> Chat {
     let model = common::model(common::SMOLLM2);
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hearth"));
-    let exit_file = dir.join(format!("exit-{tag}"));
-    let _ = std::fs::remove_file(&exit_file);
-    let name = format!("hearth-sess-{}-{tag}", std::process::id());
-    let cmd = format!(
-        "env HEARTH_CONFIG={cfg} HEARTH_DATA_DIR={data} HEARTH_LOG={log} {bin} chat -m {model} -c 512 --preset greedy {args}; echo $? > {exit}; sleep 60",
-        cfg = dir.join("config.toml").display(),
-        data = dir.join("data").display(),
-        log = dir.join("hearth.log").display(),
-        bin = bin.display(),
-        model = model.display(),
-        exit = exit_file.display(),
-    );
-    let st = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "150",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status()
-        .expect("tmux is needed for this test");
-    assert!(st.success());
-    Run {
-        tmux: Tmux { name },
-        exit_file,
-    }
+    Chat::start(
+        dir,
+        &format!("sess-{tag}"),
+        &model,
+        &format!("-c 512 --preset greedy {args}"),
+        (150, 40),
+    )
 }
 
-impl Run {
+/// Sessions-specific steps on a running chat.
+trait Ask {
+    fn ask(&self, text: &str) -> String;
+}
+
+impl Ask for Chat {
     /// Sends `text`, lets a few tokens stream, then stops the reply with Esc (greedy SmolLM2
     /// can ramble until the context is full) and waits until it has ended.
     fn ask(&self, text: &str) -> String {
@@ -89,23 +64,6 @@ impl Run {
             t.keys(&["Escape"]);
         }
         t.wait("the reply to end", 60, reply_done)
-    }
-
-    fn quit(&self) {
-        let t = &self.tmux;
-        t.keys(&["C-c"]);
-        let t0 = Instant::now();
-        while !self.exit_file.exists() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "hearth did not exit:\n{}",
-                t.capture()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let code = std::fs::read_to_string(&self.exit_file).unwrap();
-        assert_eq!(code.trim(), "0", "exit status; screen:\n{}", t.capture());
     }
 }
 

@@ -49,75 +49,51 @@ unsafe fn fifth_bits(p0: *const u8, p1: *const u8) -> __m512i {
     _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10))
 }
 
-struct Q40;
-impl Fmt for Q40 {
-    const WB: usize = Q4_0_BYTES;
-    const AB: usize = Q8_0_BYTES;
-    const AQ: usize = 2;
-    const OFF: i8 = 8;
-    const MIN: bool = false;
-    #[inline(always)]
-    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
-        nibbles(w0.add(2), w1.add(2))
-    }
+/// Declares a format: `fmt!(Name, weight bytes, activation bytes, quant offset in the
+/// activation block, OFF, MIN, |w0, w1| unpack)`.
+macro_rules! fmt {
+    ($name:ident, $wb:expr, $ab:expr, $aq:expr, $off:expr, $min:expr, |$w0:ident, $w1:ident| $unpack:expr) => {
+        struct $name;
+        impl Fmt for $name {
+            const WB: usize = $wb;
+            const AB: usize = $ab;
+            const AQ: usize = $aq;
+            const OFF: i8 = $off;
+            const MIN: bool = $min;
+            #[inline(always)]
+            unsafe fn unpack($w0: *const u8, $w1: *const u8) -> __m512i {
+                $unpack
+            }
+        }
+    };
 }
-struct Q41;
-impl Fmt for Q41 {
-    const WB: usize = Q4_1_BYTES;
-    const AB: usize = Q8_1_BYTES;
-    const AQ: usize = 4;
-    const OFF: i8 = 0;
-    const MIN: bool = true;
-    #[inline(always)]
-    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
-        nibbles(w0.add(4), w1.add(4))
-    }
-}
-struct Q50;
-impl Fmt for Q50 {
-    const WB: usize = Q5_0_BYTES;
-    const AB: usize = Q8_0_BYTES;
-    const AQ: usize = 2;
-    const OFF: i8 = 16;
-    const MIN: bool = false;
-    #[inline(always)]
-    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
-        _mm512_or_si512(
-            nibbles(w0.add(6), w1.add(6)),
-            fifth_bits(w0.add(2), w1.add(2)),
-        )
-    }
-}
-struct Q51;
-impl Fmt for Q51 {
-    const WB: usize = Q5_1_BYTES;
-    const AB: usize = Q8_1_BYTES;
-    const AQ: usize = 4;
-    const OFF: i8 = 0;
-    const MIN: bool = true;
-    #[inline(always)]
-    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
-        _mm512_or_si512(
-            nibbles(w0.add(8), w1.add(8)),
-            fifth_bits(w0.add(4), w1.add(4)),
-        )
-    }
-}
-struct Q80;
-impl Fmt for Q80 {
-    const WB: usize = Q8_0_BYTES;
-    const AB: usize = Q8_0_BYTES;
-    const AQ: usize = 2;
-    const OFF: i8 = -128;
-    const MIN: bool = false;
-    #[inline(always)]
-    unsafe fn unpack(w0: *const u8, w1: *const u8) -> __m512i {
-        let lo = _mm256_loadu_si256(w0.add(2) as *const __m256i);
-        let hi = _mm256_loadu_si256(w1.add(2) as *const __m256i);
-        let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-        _mm512_xor_si512(v, _mm512_set1_epi8(-128))
-    }
-}
+
+fmt!(Q40, Q4_0_BYTES, Q8_0_BYTES, 2, 8, false, |w0, w1| nibbles(
+    w0.add(2),
+    w1.add(2)
+));
+fmt!(Q41, Q4_1_BYTES, Q8_1_BYTES, 4, 0, true, |w0, w1| nibbles(
+    w0.add(4),
+    w1.add(4)
+));
+fmt!(Q50, Q5_0_BYTES, Q8_0_BYTES, 2, 16, false, |w0, w1| {
+    _mm512_or_si512(
+        nibbles(w0.add(6), w1.add(6)),
+        fifth_bits(w0.add(2), w1.add(2)),
+    )
+});
+fmt!(Q51, Q5_1_BYTES, Q8_1_BYTES, 4, 0, true, |w0, w1| {
+    _mm512_or_si512(
+        nibbles(w0.add(8), w1.add(8)),
+        fifth_bits(w0.add(4), w1.add(4)),
+    )
+});
+fmt!(Q80, Q8_0_BYTES, Q8_0_BYTES, 2, -128, false, |w0, w1| {
+    let lo = _mm256_loadu_si256(w0.add(2) as *const __m256i);
+    let hi = _mm256_loadu_si256(w1.add(2) as *const __m256i);
+    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    _mm512_xor_si512(v, _mm512_set1_epi8(-128))
+});
 
 #[inline(always)]
 unsafe fn ld16(p: *const u8) -> u64 {
