@@ -24,6 +24,9 @@ use std::arch::x86_64::*;
 const ROWS: usize = 16;
 /// Tokens per pass over an unpacked tile.
 const TOKENS: usize = 4;
+/// Up to this many tokens, unpacking a tile (gathers across 16 rows) costs more than it saves:
+/// such panels (matrix-vector products above all) take the row-at-a-time AVX2 kernels.
+const FEW_TOKENS: usize = 2;
 /// Quads of 4 elements per super-block.
 const QUADS: usize = QK_K / 4;
 
@@ -95,11 +98,24 @@ unsafe fn row_offsets(rows: usize, row_bytes: usize) -> __m512i {
     _mm512_loadu_si512(o.as_ptr() as *const _)
 }
 
+/// Prefetch `len` bytes at `p` (the next tile's `b`-th slice while block `b` is unpacked): the
+/// 16 rows are read across, lanes of one gather hitting 16 different lines, which the hardware
+/// prefetcher does not anticipate (matrix-vector products stream the weights from memory).
+#[inline(always)]
+unsafe fn prefetch(p: *const u8, len: usize) {
+    if !p.is_null() {
+        for l in 0..len.div_ceil(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.add(64 * l) as *const i8);
+        }
+    }
+}
+
 /// Unpack `nb` Q4_K super-blocks of the rows at `base + idx[i]` (row-contiguous blocks).
 #[inline(always)]
-unsafe fn repack_q4(base: *const u8, idx: __m512i, nb: usize, tiles: &mut [Q4Tile]) {
+unsafe fn repack_q4(base: *const u8, idx: __m512i, nb: usize, tiles: &mut [Q4Tile], next: Next) {
     let m4 = _mm512_set1_epi8(0x0F);
     for (b, t) in tiles.iter_mut().enumerate().take(nb) {
+        prefetch(next.at(b), next.len);
         let x = base.add(b * q4_k::BLOCK);
         for c in 0..4 {
             for q in 0..8 {
@@ -133,9 +149,10 @@ unsafe fn repack_q4(base: *const u8, idx: __m512i, nb: usize, tiles: &mut [Q4Til
 
 /// Unpack `nb` Q6_K super-blocks of the rows at `base + idx[i]`.
 #[inline(always)]
-unsafe fn repack_q6(base: *const u8, idx: __m512i, nb: usize, tiles: &mut [Q6Tile]) {
+unsafe fn repack_q6(base: *const u8, idx: __m512i, nb: usize, tiles: &mut [Q6Tile], next: Next) {
     let b8 = |v: u8| _mm512_set1_epi8(v as i8);
     for (b, t) in tiles.iter_mut().enumerate().take(nb) {
+        prefetch(next.at(b), next.len);
         let x = base.add(b * q6_k::BLOCK);
         for n in 0..2 {
             for l4 in 0..8 {
@@ -324,6 +341,41 @@ unsafe fn q6_lanes_token(tiles: &[Q6Tile], y0: *const u8, out: *mut f32, mask: u
     _mm512_mask_storeu_ps(out, mask, sum);
 }
 
+/// The next tile's rows (contiguous, `nb * len` bytes from `p`; null at the last tile),
+/// fetched `len` bytes per unpacked block.
+#[derive(Clone, Copy)]
+struct Next {
+    p: *const u8,
+    len: usize,
+}
+
+impl Next {
+    /// For the tile at row `r0` of `nr` rows of `wrow` bytes (`nb` blocks).
+    fn new(w: &[u8], r0: usize, nr: usize, wrow: usize, nb: usize) -> Next {
+        let (s, e) = ((r0 + ROWS).min(nr), (r0 + 2 * ROWS).min(nr));
+        if s == e {
+            return Next {
+                p: std::ptr::null(),
+                len: 0,
+            };
+        }
+        Next {
+            p: w[s * wrow..].as_ptr(),
+            len: ((e - s) * wrow).div_ceil(nb),
+        }
+    }
+
+    /// Where block `b`'s share starts (null when there is nothing to fetch).
+    #[inline(always)]
+    fn at(self, b: usize) -> *const u8 {
+        if self.p.is_null() {
+            self.p
+        } else {
+            self.p.wrapping_add(b * self.len)
+        }
+    }
+}
+
 /// Common checks of a gemm call; the number of super-blocks per row.
 fn check(n: usize, w: &[u8], nr: usize, w_block: usize, a: &[u8], nt: usize) -> usize {
     assert!(n.is_multiple_of(QK_K));
@@ -366,6 +418,10 @@ pub unsafe fn gemm_q4k(
     if nr == 0 || nt == 0 {
         return;
     }
+    if nt <= FEW_TOKENS {
+        // SAFETY: AVX2 and FMA are present (this function's contract).
+        return unsafe { super::exact::avx2::gemm_q4k(n, w, nr, a, nt, out, ldo, batch) };
+    }
     let (wrow, arow) = (nb * q4_k::BLOCK, nb * q8_k::BLOCK);
     // Tokens before `gemm_end` are in the gemm order, the others in the gemv order.
     let gemm_end = (batch.total - batch.total % 4)
@@ -386,7 +442,13 @@ pub unsafe fn gemm_q4k(
             (1u16 << rows) - 1
         };
         let idx = row_offsets(rows, wrow);
-        repack_q4(w.as_ptr().add(r0 * wrow), idx, nb, &mut tiles);
+        repack_q4(
+            w.as_ptr().add(r0 * wrow),
+            idx,
+            nb,
+            &mut tiles,
+            Next::new(w, r0, nr, wrow, nb),
+        );
         let o = |t0: usize| out.add(t0 * ldo + r0);
         token_steps!(0, gemm_end, |t0, tn| {
             let at = ap.add(t0 * arow);
@@ -429,6 +491,10 @@ pub unsafe fn gemm_q6k(
     if nr == 0 || nt == 0 {
         return;
     }
+    if nt <= FEW_TOKENS {
+        // SAFETY: AVX2 and FMA are present (this function's contract).
+        return unsafe { super::exact::avx2::gemm_q6k(n, w, nr, a, nt, out, ldo, batch) };
+    }
     let (wrow, arow) = (nb * q6_k::BLOCK, nb * q8_k::BLOCK);
     let order = Q6kOrder::for_batch(batch.total);
     // SAFETY: every bit pattern is a valid vector.
@@ -442,7 +508,13 @@ pub unsafe fn gemm_q6k(
             (1u16 << rows) - 1
         };
         let idx = row_offsets(rows, wrow);
-        repack_q6(w.as_ptr().add(r0 * wrow), idx, nb, &mut tiles);
+        repack_q6(
+            w.as_ptr().add(r0 * wrow),
+            idx,
+            nb,
+            &mut tiles,
+            Next::new(w, r0, nr, wrow, nb),
+        );
         let o = |t0: usize| out.add(t0 * ldo + r0);
         match order {
             Q6kOrder::Tiled => token_steps!(0, nt, |t0, tn| {
