@@ -29,7 +29,17 @@ fn gemma3_chat_end_to_end_in_a_pty() {
         exit = exit_file.display(),
     );
     let st = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &name, "-x", "110", "-y", "32", &cmd])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "110",
+            "-y",
+            "32",
+            &cmd,
+        ])
         .status()
         .expect("tmux is needed for this test");
     assert!(st.success());
@@ -39,13 +49,18 @@ fn gemma3_chat_end_to_end_in_a_pty() {
 
     t.text("What is the capital of France?");
     t.keys(&["Enter"]);
-    t.wait("tokens to stream", 60, |s| status_line(s).contains("generating"));
+    t.wait("tokens to stream", 60, |s| {
+        status_line(s).contains("generating")
+    });
     // The reply ends on its own (end of turn) and names the city.
     let s = t.wait("the answer", 120, |s| {
         status_line(s).contains("idle") && s.contains("Paris")
     });
     assert!(s.contains("Assistant"), "{s}");
-    assert!(!s.contains("<end_of_turn>"), "end-of-turn marker shown: {s}");
+    assert!(
+        !s.contains("<end_of_turn>"),
+        "end-of-turn marker shown: {s}"
+    );
 
     // A second turn in the same conversation.
     t.text("And of Italy?");
