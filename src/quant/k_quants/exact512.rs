@@ -25,7 +25,8 @@ const ROWS: usize = 16;
 /// Tokens per pass over an unpacked tile.
 const TOKENS: usize = 4;
 /// Up to this many tokens, unpacking a tile (gathers across 16 rows) costs more than it saves:
-/// such panels (matrix-vector products above all) take the row-at-a-time AVX2 kernels.
+/// such panels (matrix-vector products above all) go row at a time ([`q4_row_gemv`],
+/// [`q6_row_lanes`]; the AVX2 kernels for the rare other orders).
 const FEW_TOKENS: usize = 2;
 /// Quads of 4 elements per super-block.
 const QUADS: usize = QK_K / 4;
@@ -376,6 +377,179 @@ impl Next {
     }
 }
 
+/// One Q4_K row against one Q8_K row in the gemv order, row at a time (no unpacked tile).
+#[inline(always)]
+unsafe fn q4_row_gemv(nb: usize, x0: *const u8, y0: *const u8) -> f32 {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let shifts = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    let mut acc = 0.0f32;
+    let mut acc_min = 0.0f32;
+    for b in 0..nb {
+        let x = x0.add(b * q4_k::BLOCK);
+        let y = y0.add(b * q8_k::BLOCK);
+        // ggml's get_scale_min_k4 for all eight pairs: bytes of `sc` and `mn`.
+        let u = |i: usize| (x.add(q4_k::SCALES + 4 * i) as *const u32).read_unaligned();
+        let (u0, u1, u2) = (u(0), u(1), u(2));
+        let sc = (u0 & 0x3f3f_3f3f) as u64
+            | (((u2 & 0x0f0f_0f0f) | ((u0 >> 2) & 0x3030_3030)) as u64) << 32;
+        let mn = (u1 & 0x3f3f_3f3f) as u64
+            | ((((u2 >> 4) & 0x0f0f_0f0f) | ((u1 >> 2) & 0x3030_3030)) as u64) << 32;
+        let scv = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(sc as i64));
+        let mut s = _mm512_setzero_si512();
+        for c in 0..4 {
+            let bits = _mm256_loadu_si256(x.add(q4_k::QS + 32 * c) as *const __m256i);
+            let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(bits), bits);
+            let w = _mm512_and_si512(_mm512_srlv_epi64(v, shifts), m4);
+            let ya = _mm512_loadu_si512(y.add(q8_k::OFF_QS + 64 * c) as *const _);
+            let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, ya);
+            // Lanes 0..7: group 2c, lanes 8..15: group 2c + 1.
+            let c2 = 2 * c as i32;
+            let sel = _mm512_setr_epi32(
+                c2,
+                c2,
+                c2,
+                c2,
+                c2,
+                c2,
+                c2,
+                c2,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+                c2 + 1,
+            );
+            let sv = _mm512_permutexvar_epi32(sel, scv);
+            s = _mm512_add_epi32(s, _mm512_mullo_epi32(sv, dot));
+        }
+        // Σ mn_j (bsum_2j + bsum_2j+1): pairs of i16 bsums times the mins, with vpmaddwd.
+        let bs = _mm256_loadu_si256(y.add(q8_k::OFF_BSUMS) as *const __m256i);
+        let mn16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+            _mm_cvtsi64_si128(mn as i64),
+            _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+        ));
+        let m = _mm256_madd_epi16(bs, mn16);
+        let si = _mm512_reduce_add_epi32(s);
+        let mi = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(m));
+        let dy = act_d(y);
+        let scale = super::f16_at(std::slice::from_raw_parts(x, 4), q4_k::D) * dy;
+        let scale_min = super::f16_at(std::slice::from_raw_parts(x, 4), q4_k::DMIN) * dy;
+        acc = (si as f32).mul_add(scale, acc);
+        acc_min = (mi as f32).mul_add(scale_min, acc_min);
+    }
+    acc - acc_min
+}
+
+/// One Q6_K row against one Q8_K row in the eight-lane order, row at a time.
+#[inline(always)]
+unsafe fn q6_row_lanes(nb: usize, x0: *const u8, y0: *const u8) -> f32 {
+    let m15 = _mm256_set1_epi8(15);
+    let mut lanes = _mm256_setzero_ps();
+    for b in 0..nb {
+        let x = x0.add(b * q6_k::BLOCK);
+        let y = y0.add(b * q8_k::BLOCK);
+        let sc8 = _mm_loadu_si128(x.add(q6_k::SCALES) as *const __m128i);
+        let sc32 = _mm512_cvtepi8_epi32(sc8);
+        let mut tot = _mm512_setzero_si512();
+        for c in 0..2 {
+            let ql1 = _mm256_loadu_si256(x.add(q6_k::QL + 64 * c) as *const __m256i);
+            let ql2 = _mm256_loadu_si256(x.add(q6_k::QL + 64 * c + 32) as *const __m256i);
+            let qh = _mm256_loadu_si256(x.add(q6_k::QH + 32 * c) as *const __m256i);
+            let u = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m15),
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(3))),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql2, m15),
+                    _mm256_slli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(12))),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m15),
+                    _mm256_and_si256(qh, _mm256_set1_epi8(48)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql2), m15),
+                    _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(-64))),
+                ),
+            ];
+            for h in 0..2 {
+                // Elements 64m..64m + 64, m = 2c + h; lane i is the 4-element group 16m + i,
+                // whose scale is sc[4m + i/4].
+                let m = 2 * c + h;
+                let w = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(u[2 * h]), u[2 * h + 1]);
+                let ya = _mm512_loadu_si512(y.add(q8_k::OFF_QS + 64 * m) as *const _);
+                let g = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, ya);
+                let k = 4 * m as i32;
+                let sel = _mm512_setr_epi32(
+                    k,
+                    k,
+                    k,
+                    k,
+                    k + 1,
+                    k + 1,
+                    k + 1,
+                    k + 1,
+                    k + 2,
+                    k + 2,
+                    k + 2,
+                    k + 2,
+                    k + 3,
+                    k + 3,
+                    k + 3,
+                    k + 3,
+                );
+                let sv = _mm512_permutexvar_epi32(sel, sc32);
+                tot = _mm512_add_epi32(tot, _mm512_mullo_epi32(sv, g));
+            }
+        }
+        // Lane l: lanes l and l + 8 of `tot`, less 32 (bsum_2l sc_2l + bsum_2l+1 sc_2l+1).
+        let v = _mm256_add_epi32(
+            _mm512_castsi512_si256(tot),
+            _mm512_extracti64x4_epi64::<1>(tot),
+        );
+        let bs = _mm256_loadu_si256(y.add(q8_k::OFF_BSUMS) as *const __m256i);
+        let bias = _mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8));
+        let v = _mm256_sub_epi32(v, _mm256_slli_epi32::<5>(bias));
+        let d = act_d(y) * super::f16_at(std::slice::from_raw_parts(x, q6_k::BLOCK), q6_k::D);
+        lanes = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(v), lanes);
+    }
+    let mut l = [0f32; 8];
+    _mm256_storeu_ps(l.as_mut_ptr(), lanes);
+    let r: [f32; 4] = std::array::from_fn(|i| l[i + 4] + l[i]);
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// Row-at-a-time products for panels of few tokens: `dot(w_row, a_row)` per output, with the
+/// next row prefetched.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_with(
+    nb: usize,
+    w: &[u8],
+    nr: usize,
+    wrow: usize,
+    a: &[u8],
+    nt: usize,
+    out: *mut f32,
+    ldo: usize,
+    dot: impl Fn(*const u8, *const u8) -> f32,
+) {
+    let arow = nb * q8_k::BLOCK;
+    for r in 0..nr {
+        let x = w.as_ptr().add(r * wrow);
+        if r + 1 < nr {
+            prefetch(x.add(wrow), wrow);
+        }
+        for t in 0..nt {
+            *out.add(t * ldo + r) = dot(x, a.as_ptr().add(t * arow));
+        }
+    }
+}
+
 /// Common checks of a gemm call; the number of super-blocks per row.
 fn check(n: usize, w: &[u8], nr: usize, w_block: usize, a: &[u8], nt: usize) -> usize {
     assert!(n.is_multiple_of(QK_K));
@@ -419,6 +593,16 @@ pub unsafe fn gemm_q4k(
         return;
     }
     if nt <= FEW_TOKENS {
+        let (wrow, gemv) = (
+            nb * q4_k::BLOCK,
+            batch.first >= batch.total - batch.total % 4,
+        );
+        if gemv {
+            rows_with(nb, w, nr, wrow, a, nt, out, ldo, |x, y| {
+                q4_row_gemv(nb, x, y)
+            });
+            return;
+        }
         // SAFETY: AVX2 and FMA are present (this function's contract).
         return unsafe { super::exact::avx2::gemm_q4k(n, w, nr, a, nt, out, ldo, batch) };
     }
@@ -492,6 +676,13 @@ pub unsafe fn gemm_q6k(
         return;
     }
     if nt <= FEW_TOKENS {
+        let wrow = nb * q6_k::BLOCK;
+        if Q6kOrder::for_batch(batch.total) == Q6kOrder::Lanes {
+            rows_with(nb, w, nr, wrow, a, nt, out, ldo, |x, y| {
+                q6_row_lanes(nb, x, y)
+            });
+            return;
+        }
         // SAFETY: AVX2 and FMA are present (this function's contract).
         return unsafe { super::exact::avx2::gemm_q6k(n, w, nr, a, nt, out, ldo, batch) };
     }

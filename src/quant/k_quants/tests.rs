@@ -531,6 +531,10 @@ fn ggml_order_gemms_are_bit_identical_to_the_references() {
                 (1, 40, 0, 13, 13),
                 (3, 1, 0, 5, 5),
                 (2, 15, 4, 2, 6),
+                // Panels of 1-2 tokens in the other orders (row-at-a-time fallbacks).
+                (2, 5, 8, 2, 10),
+                (2, 5, 0, 2, 8),
+                (1, 3, 4, 1, 9),
             ] {
                 let n = nb * QK_K;
                 let w: Vec<u8> = (0..nr)
