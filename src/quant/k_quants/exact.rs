@@ -15,7 +15,8 @@
 //! Everything but those few float operations is integer arithmetic, exact in any order (no
 //! 16- or 32-bit intermediate of ggml's can overflow for these formats), so the SIMD kernels
 //! below only compute the integer pieces faster and share the float steps with the scalar
-//! reference: they are bit-identical to it (checked in `tests.rs`).
+//! reference: they are bit-identical to it (checked in `tests.rs`). The AVX-512 VNNI kernels,
+//! which also vectorize the float steps across 16 rows, are in `exact512.rs`.
 
 use super::{f16_at, q4_k, q6_k, q8_k, scale_min_k4, QK_K};
 use crate::quant::BatchPos;
