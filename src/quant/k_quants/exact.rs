@@ -15,7 +15,8 @@
 //! Everything but those few float operations is integer arithmetic, exact in any order (no
 //! 16- or 32-bit intermediate of ggml's can overflow for these formats), so the SIMD kernels
 //! below only compute the integer pieces faster and share the float steps with the scalar
-//! reference: they are bit-identical to it (checked in `tests.rs`).
+//! reference: they are bit-identical to it (checked in `tests.rs`). The AVX-512 VNNI kernels,
+//! which also vectorize the float steps across 16 rows, are in `exact512.rs`.
 
 use super::{f16_at, q4_k, q6_k, q8_k, scale_min_k4, QK_K};
 use crate::quant::BatchPos;
@@ -197,6 +198,22 @@ pub fn q6k_dot_ref(order: Q6kOrder, n: usize, w: &[u8], a: &[u8]) -> f32 {
     q6k_dot(order, nb, w, a, q6k_groups_scalar)
 }
 
+/// Hint the cache to load `row`.
+#[inline(always)]
+fn prefetch_row(row: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for l in (0..row.len()).step_by(64) {
+        // SAFETY: a prefetch hint of memory inside `row` (SSE is part of x86_64).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                row.as_ptr().add(l) as *const i8,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// The gemm loop shared by every variant: row-major over the panel so that a weight row stays
 /// in L1 while the tokens pass; `dot(t, w_row, a_row)` gets the token's index in the batch.
 ///
@@ -221,6 +238,10 @@ unsafe fn gemm_with(
     assert!(w.len() >= nr * wrow && a.len() >= nt * arow);
     for r in 0..nr {
         let wr = &w[r * wrow..(r + 1) * wrow];
+        if nt <= 2 && r + 1 < nr {
+            // Matrix-vector products stream the weights: fetch the next row ahead.
+            prefetch_row(&w[(r + 1) * wrow..(r + 2) * wrow]);
+        }
         for t in 0..nt {
             let v = dot(t, wr, &a[t * arow..(t + 1) * arow]);
             // SAFETY: the caller guarantees `out` is valid for every `t * ldo + r`.

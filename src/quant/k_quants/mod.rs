@@ -9,6 +9,8 @@ use super::dispatch::{DequantizeFn, GemmFn, QuantizeFn, VecDotFn};
 use super::{CpuFeatures, GgmlType, TypeKernels, QK_K};
 
 pub mod exact;
+#[cfg(target_arch = "x86_64")]
+pub mod exact512;
 mod q2_k;
 mod q3_k;
 mod q4_k;
@@ -63,6 +65,13 @@ pub fn kernels(ty: GgmlType, cpu: CpuFeatures) -> Option<TypeKernels> {
             k.gemm = match ty {
                 GgmlType::Q4K => Some(exact::avx2::gemm_q4k as GemmFn),
                 GgmlType::Q6K => Some(exact::avx2::gemm_q6k as GemmFn),
+                _ => k.gemm,
+            };
+        }
+        if cpu.avx512_vnni {
+            k.gemm = match ty {
+                GgmlType::Q4K => Some(exact512::gemm_q4k as GemmFn),
+                GgmlType::Q6K => Some(exact512::gemm_q6k as GemmFn),
                 _ => k.gemm,
             };
         }

@@ -523,6 +523,18 @@ fn ggml_order_gemms_are_bit_identical_to_the_references() {
                 (3, 7, 4, 3, 7),
                 (4, 3, 0, 9, 9),
                 (1, 2, 8, 5, 13),
+                // Whole 16-row tiles and remainders, token runs of 1..4 in both Q4_K orders.
+                (8, 33, 0, 1, 1),
+                (4, 17, 0, 7, 7),
+                (2, 16, 0, 8, 8),
+                (2, 31, 128, 11, 139),
+                (1, 40, 0, 13, 13),
+                (3, 1, 0, 5, 5),
+                (2, 15, 4, 2, 6),
+                // Panels of 1-2 tokens in the other orders (row-at-a-time fallbacks).
+                (2, 5, 8, 2, 10),
+                (2, 5, 0, 2, 8),
+                (1, 3, 4, 1, 9),
             ] {
                 let n = nb * QK_K;
                 let w: Vec<u8> = (0..nr)
@@ -560,6 +572,106 @@ fn ggml_order_gemms_are_bit_identical_to_the_references() {
                             want.to_bits(),
                             "{ty} {cpu:?} batch {first}+{t}/{total} row {r}: {got} vs {want}"
                         );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Raw Q8_K activation rows: any bytes (including -128) with matching bsums.
+fn raw_activations(rng: &mut StdRng, nb: usize, extreme: bool) -> Vec<u8> {
+    let mut a = vec![0u8; nb * q8_k::BLOCK];
+    for y in a.chunks_exact_mut(q8_k::BLOCK) {
+        let d = rng.gen_range(0.001f32..0.1);
+        y[..4].copy_from_slice(&d.to_le_bytes());
+        for v in &mut y[q8_k::OFF_QS..q8_k::OFF_QS + QK_K] {
+            *v = if extreme {
+                [0x80u8, 0x7f][rng.gen_range(0..2)]
+            } else {
+                rng.gen()
+            };
+        }
+        for j in 0..QK_K / 16 {
+            let s: i32 = (0..16).map(|l| q8_k::q(y, 16 * j + l)).sum();
+            let o = q8_k::OFF_BSUMS + 2 * j;
+            y[o..o + 2].copy_from_slice(&(s as i16).to_le_bytes());
+        }
+    }
+    a
+}
+
+/// Every gemm kernel against the scalar references at the integer extremes (all levels at
+/// their maximum, scales at the ends of their range, activations of ±128/127) and on raw random
+/// activation bytes, for every batch position class.
+#[test]
+fn ggml_order_gemms_are_bit_identical_at_extremes() {
+    use crate::quant::BatchPos;
+    use exact::{q4k_dot_ref, q6k_dot_ref, Q4kOrder, Q6kOrder};
+    let mut rng = StdRng::seed_from_u64(9);
+    let (nb, nr) = (3, 19);
+    let n = nb * QK_K;
+    for cpu in feature_sets() {
+        for ty in [GgmlType::Q4K, GgmlType::Q6K] {
+            let gemm = kernels(ty, cpu).unwrap().gemm.unwrap();
+            for extreme in [false, true] {
+                let mut w: Vec<u8> = (0..nr)
+                    .flat_map(|_| random_weights(&mut rng, ty, nb))
+                    .collect();
+                let size = ty.type_size();
+                if extreme {
+                    for (i, blk) in w.chunks_exact_mut(size).enumerate() {
+                        let keep: Vec<(usize, u8)> = f16_fields(ty)
+                            .iter()
+                            .flat_map(|&o| [(o, blk[o]), (o + 1, blk[o + 1])])
+                            .collect();
+                        blk.fill(0xFF);
+                        if ty == GgmlType::Q6K && i % 2 == 0 {
+                            // Scales of -128.
+                            blk[q6_k::SCALES..q6_k::SCALES + 16].fill(0x80);
+                        }
+                        for (o, v) in keep {
+                            blk[o] = v;
+                        }
+                    }
+                }
+                for (first, nt, total) in [(0, 1, 1), (0, 5, 5), (0, 9, 9), (4, 6, 10)] {
+                    let a = raw_activations(&mut rng, nb * nt, extreme);
+                    let ldo = nr;
+                    let mut out = vec![f32::NAN; nt * ldo];
+                    // SAFETY: the kernel is for this CPU; `out` holds every `t * ldo + r`.
+                    unsafe {
+                        gemm(
+                            n,
+                            &w,
+                            nr,
+                            &a,
+                            nt,
+                            out.as_mut_ptr(),
+                            ldo,
+                            BatchPos { first, total },
+                        )
+                    };
+                    let (wr, ar) = (w.len() / nr, a.len() / nt);
+                    for t in 0..nt {
+                        for r in 0..nr {
+                            let (wrow, arow) = (&w[r * wr..(r + 1) * wr], &a[t * ar..(t + 1) * ar]);
+                            let want = match ty {
+                                GgmlType::Q4K => q4k_dot_ref(
+                                    Q4kOrder::for_token(first + t, total),
+                                    n,
+                                    wrow,
+                                    arow,
+                                ),
+                                _ => q6k_dot_ref(Q6kOrder::for_batch(total), n, wrow, arow),
+                            };
+                            let got = out[t * ldo + r];
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{ty} {cpu:?} extreme={extreme} {first}+{t}/{total} row {r}"
+                            );
+                        }
                     }
                 }
             }
