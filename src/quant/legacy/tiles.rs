@@ -155,7 +155,9 @@ unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
             let blk = a.add(t * ab + b * F::AB);
             av[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256(blk.add(F::AQ) as *const __m256i));
             if F::OFF != 0 {
-                offv[t] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av[t]);
+                // −Σ off·a per lane: the starting value of every weight row's integer sums.
+                let o = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av[t]);
+                offv[t] = _mm512_sub_epi32(_mm512_setzero_si512(), o);
             }
             // [d_a, s_a] (s only for Q8_1).
             let h = _mm_cvtph_ps(_mm_cvtsi32_si128(ld32(blk) as i32));
@@ -175,10 +177,7 @@ unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
             let h = _mm_cvtph_ps(_mm_cvtsi64_si128(hdr as i64));
             let dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(h));
             for t in 0..T {
-                let mut lanes = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, av[t]);
-                if F::OFF != 0 {
-                    lanes = _mm512_sub_epi32(lanes, offv[t]);
-                }
+                let lanes = _mm512_dpbusd_epi32(offv[t], wq, av[t]);
                 let scale = _mm512_mul_ps(dw, da[t]);
                 acc[p][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[p][t]);
                 if F::MIN {
