@@ -31,6 +31,45 @@ pub fn supports(order: DotOrder, hd: usize) -> bool {
     }
 }
 
+/// `reduce16` of each of sixteen vectors at once, results in order: the same additions of
+/// the same operands (halves, quarters, then `(q0 + q2) + (q1 + q3)`), done across registers
+/// with shuffles instead of one horizontal sum at a time.
+#[inline(always)]
+unsafe fn reduce16_each(v: &[__m512; 16]) -> __m512 {
+    // Halves: [hi256 + lo256 of v[2k] | of v[2k+1]].
+    let mut t = [_mm512_setzero_ps(); 8];
+    for k in 0..8 {
+        let (a, b) = (v[2 * k], v[2 * k + 1]);
+        let lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b);
+        let hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b);
+        t[k] = _mm512_add_ps(hi, lo);
+    }
+    // Quarters: 128-bit block j of w[k] is [q0..q3] of vector 4k + j.
+    let mut w = [_mm512_setzero_ps(); 4];
+    for k in 0..4 {
+        let (a, b) = (t[2 * k], t[2 * k + 1]);
+        let lo = _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b);
+        let hi = _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b);
+        w[k] = _mm512_add_ps(hi, lo);
+    }
+    // (q0 + q2) and (q1 + q3), then their sum.
+    let z0 = _mm512_add_ps(
+        _mm512_shuffle_ps::<0b01_00_01_00>(w[0], w[1]),
+        _mm512_shuffle_ps::<0b11_10_11_10>(w[0], w[1]),
+    );
+    let z1 = _mm512_add_ps(
+        _mm512_shuffle_ps::<0b01_00_01_00>(w[2], w[3]),
+        _mm512_shuffle_ps::<0b11_10_11_10>(w[2], w[3]),
+    );
+    let r = _mm512_add_ps(
+        _mm512_shuffle_ps::<0b10_00_10_00>(z0, z1),
+        _mm512_shuffle_ps::<0b11_01_11_01>(z0, z1),
+    );
+    // Element e of 128-bit block j holds vector 4e + j.
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_ps(idx, r)
+}
+
 /// `_mm512_reduce_add_ps`'s tree applied lane-wise across sixteen vectors.
 #[inline(always)]
 unsafe fn reduce16_across(a: &[__m512; 16]) -> __m512 {
@@ -67,37 +106,48 @@ pub unsafe fn head(a: &HeadArgs<'_>, scores: &mut Vec<f32>, acc: &mut Vec<f32>, 
     }
     let slot = |p: usize| (p % a.capacity) * a.kv_row + a.head_off;
 
-    // Scores, grouped by 16 from position 0; masked positions are -inf.
+    // Scores, grouped by 16 from position 0; masked positions are -inf. Sixteen positions'
+    // dot products are reduced together (`reduce16_each`), each exactly as `reduce16`.
     let n16 = (a.pos + 1).next_multiple_of(16);
     scores.clear();
     scores.resize(n16, f32::NEG_INFINITY);
-    for p in a.first..=a.pos {
-        let kp = a.k.as_ptr().add(slot(p));
-        let dot = match a.order {
-            DotOrder::Batch => {
-                let mut s = _mm512_setzero_ps();
-                for (c, qv) in q.iter().enumerate().take(nc) {
-                    s = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), *qv, s);
-                }
-                reduce16(s)
-            }
-            DotOrder::Single => {
-                let mut s = [_mm512_setzero_ps(); 4];
-                for step in 0..nc / 4 {
-                    for (j, sj) in s.iter_mut().enumerate() {
-                        let c = 4 * step + j;
-                        *sj = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), q[c], *sj);
+    let scale = _mm512_set1_ps(a.scale);
+    for g in (a.first / 16)..n16 / 16 {
+        let mut v = [_mm512_setzero_ps(); 16];
+        for (i, vi) in v.iter_mut().enumerate() {
+            let kp = a.k.as_ptr().add(slot(16 * g + i));
+            *vi = match a.order {
+                DotOrder::Batch => {
+                    let mut s = _mm512_setzero_ps();
+                    for (c, qv) in q.iter().enumerate().take(nc) {
+                        s = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), *qv, s);
                     }
+                    s
                 }
-                let f = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
-                reduce16(f)
-            }
-        };
-        let mut sc = dot * a.scale;
-        if let Some(cap) = a.softcap {
-            sc = cap * (sc / cap).tanh();
+                DotOrder::Single => {
+                    let mut s = [_mm512_setzero_ps(); 4];
+                    for step in 0..nc / 4 {
+                        for (j, sj) in s.iter_mut().enumerate() {
+                            let c = 4 * step + j;
+                            *sj = _mm512_fmadd_ps(load_f16(kp.add(16 * c)), q[c], *sj);
+                        }
+                    }
+                    _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]))
+                }
+            };
         }
-        scores[p] = sc;
+        let dots = _mm512_mul_ps(reduce16_each(&v), scale);
+        let out = scores.as_mut_ptr().add(16 * g);
+        _mm512_storeu_ps(out, dots);
+        for i in 0..16 {
+            let p = 16 * g + i;
+            let e = &mut *out.add(i);
+            if p < a.first || p > a.pos {
+                *e = f32::NEG_INFINITY;
+            } else if let Some(cap) = a.softcap {
+                *e = cap * (*e / cap).tanh();
+            }
+        }
     }
 
     // Softmax: max, exp per 16 with each group's sum added in f64, 1/sum, then f16 rounding.
