@@ -5,6 +5,7 @@ use super::attention::{attention, AttnShape};
 use super::ops::{gated, rms_norm, Activation, Rope};
 use super::weight::{matmul, matmul_many, Weight};
 use crate::context::{KvCache, Scratch};
+use rayon::prelude::*;
 
 /// Rows of `x` (each `d` wide) RMS-normalized with `w` into `xn`. The quantized activations
 /// no longer describe `xn` afterwards, so they are marked stale.
@@ -16,8 +17,15 @@ pub fn norm_input(s: &mut Scratch, w: &[f32], eps: f32, d: usize) {
 
 /// RMS-normalizes every `width`-wide row of `x` in place.
 pub fn norm_rows(x: &mut [f32], w: &[f32], eps: f32, width: usize) {
-    x.chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
+    if x.len() / width >= PAR_ROWS {
+        x.par_chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
+    } else {
+        x.chunks_mut(width).for_each(|r| rms_norm(r, w, eps));
+    }
 }
+
+/// Row-wise steps go parallel from this many rows on (a batch, not a generated token).
+const PAR_ROWS: usize = 16;
 
 /// `q`, `k`, `v` from `xn`; the input is quantized once per dot type, and matrices sharing
 /// one run in a single parallel region.
@@ -43,9 +51,21 @@ pub fn project_qkv(s: &mut Scratch, wq: &Weight, wk: &Weight, wv: &Weight, n: us
 pub fn rotate_qk(s: &mut Scratch, rope: &Rope, tables: &[Vec<(f32, f32)>], hd: usize) {
     let n = tables.len();
     let (qd, kvd) = (s.q.len() / n, s.k.len() / n);
-    for (t, table) in tables.iter().enumerate() {
-        rope.apply(&mut s.q[t * qd..(t + 1) * qd], hd, table);
-        rope.apply(&mut s.k[t * kvd..(t + 1) * kvd], hd, table);
+    let rotate = |((q, k), table): ((&mut [f32], &mut [f32]), &Vec<(f32, f32)>)| {
+        rope.apply(q, hd, table);
+        rope.apply(k, hd, table);
+    };
+    let (q, k) = (&mut s.q[..n * qd], &mut s.k[..n * kvd]);
+    if n >= PAR_ROWS {
+        q.par_chunks_mut(qd)
+            .zip(k.par_chunks_mut(kvd))
+            .zip(tables.par_iter())
+            .for_each(rotate);
+    } else {
+        q.chunks_mut(qd)
+            .zip(k.chunks_mut(kvd))
+            .zip(tables.iter())
+            .for_each(rotate);
     }
 }
 

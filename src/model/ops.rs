@@ -116,9 +116,13 @@ pub fn gated(act: Activation, gate: &mut [f32], up: &[f32], width: usize) {
             .for_each(|(g, u)| super::numerics::swiglu(g, u)),
         // ggml stores a plain 0 below -10 (not 0 · up, which may be -0).
         Activation::Gelu => gate
-            .iter_mut()
-            .zip(up)
-            .for_each(|(g, u)| *g = if *g <= -10.0 { 0.0 } else { gelu(*g) * u }),
+            .par_chunks_mut(width)
+            .zip(up.par_chunks(width))
+            .for_each(|(gr, ur)| {
+                for (g, u) in gr.iter_mut().zip(ur) {
+                    *g = if *g <= -10.0 { 0.0 } else { gelu(*g) * u };
+                }
+            }),
     }
 }
 
