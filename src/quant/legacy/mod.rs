@@ -13,6 +13,8 @@ pub mod blocks;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod panel;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

@@ -16,7 +16,7 @@ use crate::quant::GgmlType;
 use std::arch::x86_64::*;
 
 /// One weight format's block layout and unpacking.
-trait Fmt {
+pub(super) trait Fmt {
     /// Weight block bytes.
     const WB: usize;
     /// Activation block bytes (Q8_0: 34, Q8_1: 36) and the offset of its quants.
@@ -106,7 +106,7 @@ unsafe fn ld32(p: *const u8) -> u64 {
 
 /// `hsum_float_8` of the low (`HI = false`) or high eight lanes.
 #[inline(always)]
-unsafe fn hsum8<const HI: bool>(v: __m512) -> f32 {
+pub(super) unsafe fn hsum8<const HI: bool>(v: __m512) -> f32 {
     let h = if HI {
         _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
     } else {
@@ -240,10 +240,8 @@ unsafe fn run_tile<F: Fmt, const RP: usize, const T: usize>(
     }
 }
 
-/// Row pairs per tile for one token (matrix-vector) and for several.
+/// Row pairs per tile for one token (matrix-vector products; `panel` does several tokens).
 const GEMV_PAIRS: usize = 4;
-const GEMM_PAIRS: usize = 2;
-const GEMM_TOKENS: usize = 4;
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 #[allow(clippy::too_many_arguments)]
@@ -262,40 +260,17 @@ unsafe fn gemm<F: Fmt>(
     if nr == 0 || nt == 0 {
         return;
     }
-    let mut t0 = 0;
-    while t0 < nt {
-        let left = nt - t0;
-        let mut r0 = 0;
-        if left == 1 {
-            while r0 + 2 * GEMV_PAIRS <= nr {
-                run_tile::<F, GEMV_PAIRS, 1>(n, w, r0, nr, a, t0, out, ldo);
-                r0 += 2 * GEMV_PAIRS;
-            }
-            while r0 < nr {
-                run_tile::<F, 1, 1>(n, w, r0, nr, a, t0, out, ldo);
-                r0 += 2;
-            }
-            t0 += 1;
-            continue;
-        }
-        let step = left.min(GEMM_TOKENS);
-        while r0 < nr {
-            let pairs = if nr - r0 >= 2 * GEMM_PAIRS {
-                GEMM_PAIRS
-            } else {
-                1
-            };
-            match (pairs, step) {
-                (GEMM_PAIRS, 4) => run_tile::<F, GEMM_PAIRS, 4>(n, w, r0, nr, a, t0, out, ldo),
-                (GEMM_PAIRS, 3) => run_tile::<F, GEMM_PAIRS, 3>(n, w, r0, nr, a, t0, out, ldo),
-                (GEMM_PAIRS, _) => run_tile::<F, GEMM_PAIRS, 2>(n, w, r0, nr, a, t0, out, ldo),
-                (_, 4) => run_tile::<F, 1, 4>(n, w, r0, nr, a, t0, out, ldo),
-                (_, 3) => run_tile::<F, 1, 3>(n, w, r0, nr, a, t0, out, ldo),
-                _ => run_tile::<F, 1, 2>(n, w, r0, nr, a, t0, out, ldo),
-            }
-            r0 += 2 * pairs;
-        }
-        t0 += step;
+    if nt >= 2 {
+        return super::panel::gemm::<F>(n, w.as_ptr(), nr, a.as_ptr(), nt, out, ldo);
+    }
+    let mut r0 = 0;
+    while r0 + 2 * GEMV_PAIRS <= nr {
+        run_tile::<F, GEMV_PAIRS, 1>(n, w, r0, nr, a, 0, out, ldo);
+        r0 += 2 * GEMV_PAIRS;
+    }
+    while r0 < nr {
+        run_tile::<F, 1, 1>(n, w, r0, nr, a, 0, out, ldo);
+        r0 += 2;
     }
 }
 
