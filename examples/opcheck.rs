@@ -4,9 +4,11 @@
 //!
 //! `cargo run --release --example opcheck -- MODEL DUMP_DIR/STEP LAYER N_PAST`
 
+use hearth::context::KvCache;
 use hearth::gguf::GgufFile;
-use hearth::model::attention::{attention, AttnShape, KvView};
-use hearth::model::ops::{gated, rms_norm, to_f16_bits, Activation, Rope, RopeStyle};
+use hearth::model::attention::{attention, AttnShape};
+use hearth::model::ops::{gated, rms_norm, Activation, Rope, RopeStyle};
+use hearth::model::LayerCacheSpec;
 use std::path::{Path, PathBuf};
 
 mod support;
@@ -71,10 +73,15 @@ fn main() {
         let q = get(&dir, &format!("{}#2", l("Qcur")));
         let k = get(&dir, &format!("{}#2", l("Kcur")));
         let v = get(&dir, &l("Vcur"));
-        let mut kb = vec![0u16; k.len()];
-        let mut vb = vec![0u16; v.len()];
-        to_f16_bits(&k, &mut kb);
-        to_f16_bits(&v, &mut vb);
+        let mut cache = KvCache::new(
+            &[LayerCacheSpec {
+                kv_dim: k.len() / n,
+                window: None,
+            }],
+            n,
+            n,
+        );
+        cache.store_k(0, 0, &k);
         let shape = AttnShape {
             n_head: nh,
             n_head_kv: nkv,
@@ -83,13 +90,9 @@ fn main() {
             window: None,
             softcap: None,
         };
-        let view = KvView {
-            k: &kb,
-            v: &vb,
-            capacity: n,
-        };
+        let view = cache.view(0);
         let mut att = vec![0f32; n * d];
-        attention(shape, &q, &view, 0, n, &mut att);
+        attention(shape, &q, &v, &view, 0, n, &mut att);
         report("kqv_out", &att, &get(&dir, &l("kqv_out")));
     }
 

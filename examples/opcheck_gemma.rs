@@ -5,9 +5,11 @@
 //! `cargo run --release --example opcheck_gemma -- MODEL DUMP_DIR STEP LAYER`
 //! (STEP is `batch` or `then0`, ...; attention is checked for the batch step only.)
 
+use hearth::context::KvCache;
 use hearth::gguf::GgufFile;
-use hearth::model::attention::{attention, AttnShape, KvView};
-use hearth::model::ops::{gated, rms_norm, to_f16_bits, Activation, Rope, RopeStyle};
+use hearth::model::attention::{attention, AttnShape};
+use hearth::model::ops::{gated, rms_norm, Activation, Rope, RopeStyle};
+use hearth::model::LayerCacheSpec;
 use std::path::PathBuf;
 
 mod support;
@@ -111,10 +113,15 @@ fn main() {
         let q = load(&dir, &qs_file);
         let k = load(&dir, &format!("Kcur-{il}#2.f32"));
         let v = load(&dir, &l("Vcur"));
-        let mut kb = vec![0u16; k.len()];
-        let mut vb = vec![0u16; v.len()];
-        to_f16_bits(&k, &mut kb);
-        to_f16_bits(&v, &mut vb);
+        let mut cache = KvCache::new(
+            &[LayerCacheSpec {
+                kv_dim: k.len() / n,
+                window: None,
+            }],
+            n,
+            n,
+        );
+        cache.store_k(0, 0, &k);
         let shape = AttnShape {
             n_head: nh,
             n_head_kv: 1,
@@ -123,13 +130,9 @@ fn main() {
             window: local.then_some(512),
             softcap: None,
         };
-        let view = KvView {
-            k: &kb,
-            v: &vb,
-            capacity: n,
-        };
+        let view = cache.view(0);
         let mut att = vec![0f32; n * nh * hd];
-        attention(shape, &q, &view, 0, n, &mut att);
+        attention(shape, &q, &v, &view, 0, n, &mut att);
         report("kqv_out", &att, &load(&dir, &l("kqv_out")));
     }
 

@@ -14,6 +14,12 @@ pub struct KvCache {
     n_ctx: usize,
 }
 
+/// Keys are rows of `kv_dim` per slot; values are stored transposed in blocks of
+/// [`SLOT_ALIGN`] slots (per block, a run of `SLOT_ALIGN` positions for each of the `kv_dim`
+/// elements; see [`v_index`]), so that the attention's sums over positions read contiguous
+/// runs while one position's values stay within a few pages (a row per element across the
+/// whole context would put every element on its own page: a TLB miss per element, costly
+/// inside virtual machines).
 struct LayerKv {
     spec: LayerCacheSpec,
     capacity: usize,
@@ -21,21 +27,31 @@ struct LayerKv {
     v: Vec<u16>,
 }
 
+/// Where value element `e` of the position in `slot` lives in a layer's value storage.
+#[inline(always)]
+pub fn v_index(kv_dim: usize, e: usize, slot: usize) -> usize {
+    ((slot / SLOT_ALIGN) * kv_dim + e) * SLOT_ALIGN + slot % SLOT_ALIGN
+}
+
 impl KvCache {
     /// Windowed layers keep a ring of `window + n_batch` slots: enough that a whole batch can be
-    /// written before its first token reads the positions it still needs.
+    /// written before its first token reads the positions it still needs. A ring that wraps
+    /// has a multiple of [`SLOT_ALIGN`] slots, so that aligned runs of positions are contiguous
+    /// slots; rows of values are padded to that multiple too (zeros, never weighted).
     pub fn new(specs: &[LayerCacheSpec], n_ctx: usize, n_batch: usize) -> KvCache {
         let layers = specs
             .iter()
             .map(|&spec| {
-                let capacity = spec
-                    .window
-                    .map_or(n_ctx, |w| w.saturating_add(n_batch).min(n_ctx));
+                let capacity = spec.window.map_or(n_ctx, |w| {
+                    w.saturating_add(n_batch)
+                        .next_multiple_of(SLOT_ALIGN)
+                        .min(n_ctx)
+                });
                 LayerKv {
                     spec,
                     capacity,
                     k: vec![0; capacity * spec.kv_dim],
-                    v: vec![0; capacity * spec.kv_dim],
+                    v: vec![0; capacity.next_multiple_of(SLOT_ALIGN) * spec.kv_dim],
                 }
             })
             .collect();
@@ -46,35 +62,37 @@ impl KvCache {
         self.n_ctx
     }
 
-    /// Writes rows of keys and values (f32, `kv_dim` each) for positions `start..`.
-    pub fn store(&mut self, layer: usize, start: usize, k: &[f32], v: &[f32]) {
+    /// Writes rows of keys (f32, `kv_dim` each) for positions `start..`. Values are written by
+    /// the attention itself ([`KvView::put_v`]), by the thread that reads them next.
+    pub fn store_k(&mut self, layer: usize, start: usize, k: &[f32]) {
         let l = &mut self.layers[layer];
         let kvd = l.spec.kv_dim;
-        for (i, (kr, vr)) in k.chunks(kvd).zip(v.chunks(kvd)).enumerate() {
+        for (i, kr) in k.chunks(kvd).enumerate() {
             let slot = (start + i) % l.capacity;
             to_f16_bits(kr, &mut l.k[slot * kvd..(slot + 1) * kvd]);
-            to_f16_bits(vr, &mut l.v[slot * kvd..(slot + 1) * kvd]);
         }
     }
 
-    pub fn view(&self, layer: usize) -> KvView<'_> {
+    /// The layer's cache for one attention call: keys to read, values to read and write.
+    pub fn view(&mut self, layer: usize) -> KvView<'_> {
+        let l = &mut self.layers[layer];
+        KvView::new(&l.k, &mut l.v, l.spec.kv_dim, l.capacity)
+    }
+
+    /// The f16 key row of position `pos` of `layer` (what a session stores).
+    pub fn k_row(&self, layer: usize, pos: usize) -> &[u16] {
         let l = &self.layers[layer];
-        KvView {
-            k: &l.k,
-            v: &l.v,
-            capacity: l.capacity,
-        }
+        let (slot, kvd) = (pos % l.capacity, l.spec.kv_dim);
+        &l.k[slot * kvd..(slot + 1) * kvd]
     }
 
-    /// Bytes of K and V for positions `0..n_past` of every layer (what a session stores).
-    pub fn layer_rows(&self, layer: usize, pos: usize) -> (&[u16], &[u16]) {
+    /// The f16 value row of position `pos` of `layer`, gathered into `out` (`kv_dim` long).
+    pub fn v_row(&self, layer: usize, pos: usize, out: &mut [u16]) {
         let l = &self.layers[layer];
         let slot = pos % l.capacity;
-        let kvd = l.spec.kv_dim;
-        (
-            &l.k[slot * kvd..(slot + 1) * kvd],
-            &l.v[slot * kvd..(slot + 1) * kvd],
-        )
+        for (e, o) in out.iter_mut().enumerate().take(l.spec.kv_dim) {
+            *o = l.v[v_index(l.spec.kv_dim, e, slot)];
+        }
     }
 
     pub fn n_layers(&self) -> usize {
@@ -103,7 +121,7 @@ impl KvCache {
         let slot = pos % l.capacity;
         let kvd = l.spec.kv_dim;
         l.k[slot * kvd..(slot + 1) * kvd].copy_from_slice(k);
-        l.v[slot * kvd..(slot + 1) * kvd].copy_from_slice(v);
+        l.put_v(slot, v);
     }
 
     /// Bytes the cache occupies.
@@ -114,6 +132,19 @@ impl KvCache {
             .sum()
     }
 }
+
+impl LayerKv {
+    /// Scatters one position's value row into its slot's column.
+    fn put_v(&mut self, slot: usize, v: &[u16]) {
+        for (e, &x) in v.iter().enumerate().take(self.spec.kv_dim) {
+            self.v[v_index(self.spec.kv_dim, e, slot)] = x;
+        }
+    }
+}
+
+/// Slot alignment of the KV cache (see [`KvCache::new`]): ggml's longest run of positions
+/// summed lane by lane (its single-token f16 dot product steps by 64).
+pub const SLOT_ALIGN: usize = 64;
 
 /// Reusable buffers of the forward pass, sized for the current batch.
 #[derive(Default)]
@@ -344,10 +375,11 @@ impl Context {
                 let kvd = self.cache.layer_kv_dim(l);
                 let mut k = Vec::with_capacity((n_past - first) * kvd);
                 let mut v = Vec::with_capacity((n_past - first) * kvd);
+                let mut vr = vec![0u16; kvd];
                 for pos in first..n_past {
-                    let (kr, vr) = self.cache.layer_rows(l, pos);
-                    k.extend_from_slice(kr);
-                    v.extend_from_slice(vr);
+                    k.extend_from_slice(self.cache.k_row(l, pos));
+                    self.cache.v_row(l, pos, &mut vr);
+                    v.extend_from_slice(&vr);
                 }
                 LayerRows {
                     kv_dim: kvd,

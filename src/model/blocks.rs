@@ -81,8 +81,8 @@ pub fn attend(
     start: usize,
     n: usize,
 ) {
-    cache.store(il, start, &s.k, &s.v);
-    attention(shape, &s.q, &cache.view(il), start, n, &mut s.att);
+    cache.store_k(il, start, &s.k);
+    attention(shape, &s.q, &s.v, &cache.view(il), start, n, &mut s.att);
     let qd = shape.n_head * shape.head_dim;
     s.acts.quantize(wo.ty.dot_type(), &s.att, n, qd);
     matmul(wo, &s.acts, &mut s.o);

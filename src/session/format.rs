@@ -454,10 +454,15 @@ fn write_kv(ctx: &Context, w: &mut dyn Write) -> io::Result<()> {
     }
     for l in 0..c.n_layers() {
         let first = c.first_held(l, n);
+        let mut vr = vec![0u16; c.layer_kv_dim(l)];
         for part in 0..2 {
             for pos in first..n {
-                let (k, v) = c.layer_rows(l, pos);
-                let row = if part == 0 { k } else { v };
+                let row = if part == 0 {
+                    c.k_row(l, pos)
+                } else {
+                    c.v_row(l, pos, &mut vr);
+                    &vr
+                };
                 b.extend(row.iter().flat_map(|x| x.to_le_bytes()));
                 if b.len() >= 60 << 10 {
                     w.write_all(&b)?;
