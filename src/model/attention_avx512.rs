@@ -9,7 +9,7 @@
 //! 2. softmax per query over its own positions (others weigh zero);
 //! 3. values: the cache holds V transposed, so output element `d` of a query is ggml's dot
 //!    product of value row `d` with the weights along positions, accumulated in registers for a
-//!    tile of `DT` dimensions × `QT` queries.
+//!    tile of dimensions × queries.
 //!
 //! A weight of zero (masked or outside a query's window) adds `+0 · v` to a lane, which leaves
 //! it unchanged: the union of the queries' ranges can be swept for all of them.
@@ -35,7 +35,8 @@ const MAX_QUERIES: usize = 24;
 /// Value tile: dimensions × queries (× 4 lane groups for the single-token order).
 const DT_BATCH: usize = 4;
 const DT_SINGLE: usize = 2;
-const QT: usize = 3;
+const QT_BATCH: usize = 6;
+const QT_SINGLE: usize = 3;
 /// Key rows prefetched this many positions ahead.
 const K_AHEAD: usize = 8;
 
@@ -103,7 +104,7 @@ struct Item {
 /// Per-thread buffers.
 #[derive(Default)]
 struct Scratch {
-    /// Queries rounded to f16, `QT`-padded: `nq × hd`.
+    /// Queries rounded to f16, padded to whole value tiles: `nqp × hd`.
     q: Vec<f32>,
     /// Per query: first and last position attended.
     range: Vec<(usize, usize)>,
@@ -200,7 +201,11 @@ unsafe fn item(
     let kv_row = shape.n_head_kv * hd;
     let heads = it.h1 - it.h0;
     let nq = (it.t1 - it.t0) * heads;
-    let nqp = nq.next_multiple_of(QT);
+    let qt = match order {
+        DotOrder::Batch => QT_BATCH,
+        DotOrder::Single => QT_SINGLE,
+    };
+    let nqp = nq.next_multiple_of(qt);
 
     // Queries (rounded to f16) and their ranges; padding queries weigh nothing.
     s.q.clear();
@@ -225,7 +230,7 @@ unsafe fn item(
     let len = (hi - lo).next_multiple_of(SLOT_ALIGN);
     s.w.clear();
     s.w.resize(nqp * len, 0.0);
-    s.vecs.resize(nqp.max(QT) * 16, _mm512_setzero_ps());
+    s.vecs.resize(nqp * 16, _mm512_setzero_ps());
 
     // 1. Scores of the 16-position groups in lo..hi.
     let head_off = it.g * hd;
@@ -319,20 +324,38 @@ unsafe fn item(
 
     // 3. Weighted values: output d of query j = dot(value row d, weights j) along positions.
     for d16 in (0..hd).step_by(16) {
-        for q0 in (0..nqp).step_by(QT) {
+        for q0 in (0..nqp).step_by(qt) {
             match order {
                 DotOrder::Batch => {
                     for dt in (0..16).step_by(DT_BATCH) {
-                        values::<DT_BATCH, 1>(cache, head_off, lo, len, s, d16 + dt, q0, dt);
+                        values::<DT_BATCH, QT_BATCH, 1>(
+                            cache,
+                            head_off,
+                            lo,
+                            len,
+                            s,
+                            d16 + dt,
+                            q0,
+                            dt,
+                        );
                     }
                 }
                 DotOrder::Single => {
                     for dt in (0..16).step_by(DT_SINGLE) {
-                        values::<DT_SINGLE, 4>(cache, head_off, lo, len, s, d16 + dt, q0, dt);
+                        values::<DT_SINGLE, QT_SINGLE, 4>(
+                            cache,
+                            head_off,
+                            lo,
+                            len,
+                            s,
+                            d16 + dt,
+                            q0,
+                            dt,
+                        );
                     }
                 }
             }
-            for j in q0..(q0 + QT).min(nq) {
+            for j in q0..(q0 + qt).min(nq) {
                 let v: &[__m512; 16] =
                     &*(s.vecs.as_ptr().add((j - q0) * 16) as *const [__m512; 16]);
                 let r = reduce16_each(v);
@@ -349,7 +372,7 @@ unsafe fn item(
 /// `s.vecs[(j - q0) * 16 + slot0 + i]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn values<const DT: usize, const L: usize>(
+unsafe fn values<const DT: usize, const QT: usize, const L: usize>(
     cache: &KvView<'_>,
     head_off: usize,
     lo: usize,
