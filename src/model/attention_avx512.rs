@@ -38,7 +38,7 @@ const DT_SINGLE: usize = 2;
 const QT_BATCH: usize = 6;
 const QT_SINGLE: usize = 3;
 /// Key rows prefetched this many positions ahead.
-const K_AHEAD: usize = 8;
+const K_AHEAD: usize = 16;
 
 /// `reduce16` of each of sixteen vectors at once, results in order: the same additions of
 /// the same operands (halves, quarters, then `(q0 + q2) + (q1 + q3)`), done across registers
@@ -387,7 +387,7 @@ unsafe fn values<const DT: usize, const QT: usize, const L: usize>(
     let rows: [*const u16; DT] = std::array::from_fn(|i| cache.v_run(head_off + d0 + i, 0));
     let block = cache.v_block_stride();
     // The runs of one element are a block apart: too far for the hardware prefetchers.
-    const AHEAD: usize = 4;
+    const AHEAD: usize = 8;
     let mut slot = lo % cache.capacity;
     for c in (0..len).step_by(16 * L) {
         let at = |slot: usize| (slot / SLOT_ALIGN) * block + slot % SLOT_ALIGN;
