@@ -249,6 +249,8 @@ mod tests {
             (6, 2, 64, None),
             (4, 1, 128, Some(40)),
             (3, 3, 64, Some(100)),
+            (2, 1, 80, None),
+            (4, 2, 256, Some(70)),
         ] {
             let shape = AttnShape {
                 n_head,

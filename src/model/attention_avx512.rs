@@ -252,32 +252,12 @@ unsafe fn item(
             if slot == cache.capacity {
                 slot = 0;
             }
-            let mut k = [_mm512_setzero_ps(); 16];
-            for (c, kc) in k.iter_mut().enumerate().take(nc) {
-                *kc = load_f16(kp.add(16 * c));
-            }
-            for j in 0..nq {
-                let qj = s.q.as_ptr().add(j * hd);
-                let v = match order {
-                    DotOrder::Batch => {
-                        let mut acc = _mm512_setzero_ps();
-                        for (c, kc) in k.iter().enumerate().take(nc) {
-                            acc = _mm512_fmadd_ps(*kc, _mm512_loadu_ps(qj.add(16 * c)), acc);
-                        }
-                        acc
-                    }
-                    DotOrder::Single => {
-                        let mut a = [_mm512_setzero_ps(); 4];
-                        for step in 0..nc / 4 {
-                            for (l, al) in a.iter_mut().enumerate() {
-                                let c = 4 * step + l;
-                                *al = _mm512_fmadd_ps(k[c], _mm512_loadu_ps(qj.add(16 * c)), *al);
-                            }
-                        }
-                        _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]))
-                    }
-                };
-                *s.vecs.get_unchecked_mut(j * 16 + i) = v;
+            let (q, vecs) = (s.q.as_ptr(), s.vecs.as_mut_ptr().add(i));
+            match nc {
+                4 => key_dots::<4>(order, kp, q, nq, hd, vecs),
+                8 => key_dots::<8>(order, kp, q, nq, hd, vecs),
+                16 => key_dots::<16>(order, kp, q, nq, hd, vecs),
+                _ => key_dots::<0>(order, kp, q, nq, hd, vecs),
             }
         }
         for j in 0..nq {
@@ -363,6 +343,48 @@ unsafe fn item(
                 _mm512_storeu_ps(out.0.add(t * q_row + h * hd + d16), r);
             }
         }
+    }
+}
+
+/// The dot-product vectors (before the horizontal sum) of one key row (`hd` f16 at `kp`) with
+/// `nq` queries (`hd` f32 apart at `q`), stored at `vecs[16 j]`. `NC` is `hd / 16` when known
+/// at compile time (the key row then stays in registers), 0 otherwise.
+#[inline(always)]
+unsafe fn key_dots<const NC: usize>(
+    order: DotOrder,
+    kp: *const u16,
+    q: *const f32,
+    nq: usize,
+    hd: usize,
+    vecs: *mut __m512,
+) {
+    let nc = if NC > 0 { NC } else { hd / 16 };
+    let mut k = [_mm512_setzero_ps(); 16];
+    for (c, kc) in k.iter_mut().enumerate().take(nc) {
+        *kc = load_f16(kp.add(16 * c));
+    }
+    for j in 0..nq {
+        let qj = q.add(j * hd);
+        let v = match order {
+            DotOrder::Batch => {
+                let mut acc = _mm512_setzero_ps();
+                for (c, kc) in k.iter().enumerate().take(nc) {
+                    acc = _mm512_fmadd_ps(*kc, _mm512_loadu_ps(qj.add(16 * c)), acc);
+                }
+                acc
+            }
+            DotOrder::Single => {
+                let mut a = [_mm512_setzero_ps(); 4];
+                for step in 0..nc / 4 {
+                    for (l, al) in a.iter_mut().enumerate() {
+                        let c = 4 * step + l;
+                        *al = _mm512_fmadd_ps(k[c], _mm512_loadu_ps(qj.add(16 * c)), *al);
+                    }
+                }
+                _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]))
+            }
+        };
+        *vecs.add(16 * j) = v;
     }
 }
 
