@@ -76,6 +76,16 @@ impl<'a> KvView<'a> {
         self.kv_dim * SLOT_ALIGN
     }
 
+    /// Writes the values of positions `start..start + n` (`kv_dim` each, rounded to f16).
+    ///
+    /// # Safety
+    /// No other thread may access the values during the call.
+    pub unsafe fn put_rows(&self, start: usize, v: &[f32], n: usize) {
+        for (t, row) in v.chunks(self.kv_dim).take(n).enumerate() {
+            self.put_v(start + t, 0, row);
+        }
+    }
+
     /// Writes elements `e0..e0 + vals.len()` of the value at position `pos` (rounded to f16).
     ///
     /// # Safety
@@ -143,10 +153,8 @@ fn portable(
     let group = shape.n_head / shape.n_head_kv;
     let order = DotOrder::for_batch(n_tokens);
     let f16_row = quant::kernels(GgmlType::F16).dequantize;
-    for (t, row) in v.chunks(kv_row).take(n_tokens).enumerate() {
-        // SAFETY: nothing else uses the cache during this call.
-        unsafe { cache.put_v(start + t, 0, row) };
-    }
+    // SAFETY: nothing else uses the cache during this call.
+    unsafe { cache.put_rows(start, v, n_tokens) };
 
     out[..n_tokens * q_row]
         .par_chunks_mut(hd)

@@ -132,7 +132,6 @@ pub unsafe fn attention(
 ) {
     let group = shape.n_head / shape.n_head_kv;
     let threads = rayon::current_num_threads().max(1);
-    let kv_row = shape.n_head_kv * shape.head_dim;
     // One token with a KV head per thread or more: an item per KV head, which writes its
     // head's new values itself (a value row spans `head_dim` cache lines of the transposed
     // cache; written on another core, each would have to travel). Otherwise the values are
@@ -140,9 +139,7 @@ pub unsafe fn attention(
     // threads (an idle thread would go to sleep).
     let own_values = n_tokens == 1 && shape.n_head_kv >= threads;
     if !own_values {
-        for (t, row) in v.chunks(kv_row).take(n_tokens).enumerate() {
-            cache.put_v(start + t, 0, row);
-        }
+        cache.put_rows(start, v, n_tokens);
     }
     let (tokens_per_item, splits) = if n_tokens == 1 {
         let even = (1..=group).find(|s| (shape.n_head_kv * s) % threads == 0);
@@ -305,35 +302,17 @@ unsafe fn item(
     // 3. Weighted values: output d of query j = dot(value row d, weights j) along positions.
     for d16 in (0..hd).step_by(16) {
         for q0 in (0..nqp).step_by(qt) {
+            // Sixteen dimensions in tiles of `$dt` (the order fixes the tile's shape).
+            macro_rules! tiles {
+                ($dt:expr, $qt:expr, $l:expr) => {
+                    for dt in (0..16).step_by($dt) {
+                        values::<$dt, $qt, $l>(cache, head_off, lo, len, s, d16 + dt, q0, dt);
+                    }
+                };
+            }
             match order {
-                DotOrder::Batch => {
-                    for dt in (0..16).step_by(DT_BATCH) {
-                        values::<DT_BATCH, QT_BATCH, 1>(
-                            cache,
-                            head_off,
-                            lo,
-                            len,
-                            s,
-                            d16 + dt,
-                            q0,
-                            dt,
-                        );
-                    }
-                }
-                DotOrder::Single => {
-                    for dt in (0..16).step_by(DT_SINGLE) {
-                        values::<DT_SINGLE, QT_SINGLE, 4>(
-                            cache,
-                            head_off,
-                            lo,
-                            len,
-                            s,
-                            d16 + dt,
-                            q0,
-                            dt,
-                        );
-                    }
-                }
+                DotOrder::Batch => tiles!(DT_BATCH, QT_BATCH, 1),
+                DotOrder::Single => tiles!(DT_SINGLE, QT_SINGLE, 4),
             }
             for j in q0..(q0 + qt).min(nq) {
                 let v: &[__m512; 16] =

@@ -4,8 +4,8 @@
 //! One 512-bit register holds the eight lanes of two weight rows (row `2p` in the low half,
 //! `2p + 1` in the high half) against one activation row, so a block costs one `vpdpbusd` and
 //! one FMA per row pair and token, and the per-output order of operations is exactly the
-//! scalar one. A tile is `RP` row pairs × `T` tokens: each weight block is unpacked once per
-//! tile and each activation block loaded once per tile.
+//! scalar one. A tile is `RP` row pairs against one token (matrix-vector products; several
+//! tokens go through `panel`, which unpacks the weights once for many tokens).
 //!
 //! Integer lanes: weights are made unsigned (`q`, `q + 128` for Q8_0) and the offset is taken
 //! back exactly per lane with a second `vpdpbusd` of the activations against the constant
@@ -117,22 +117,21 @@ pub(super) unsafe fn hsum8<const HI: bool>(v: __m512) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// One tile: `RP` row pairs (`rows[2p]`, `rows[2p + 1]`) against `T` activation rows.
+/// One tile: `RP` row pairs (`rows[2p]`, `rows[2p + 1]`) against the activation row `a`.
 ///
 /// Per block, the fp16 header of both rows of a pair is converted at once: `[d0, m0, d1, m1]`
 /// (formats with a minimum) or `[d0, d1]`; `d` is spread to the two register halves with one
 /// permute and the `m · s` terms accumulate in lanes 1 and 3 of a 128-bit register.
 #[inline(always)]
-unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
+unsafe fn tile<F: Fmt, const RP: usize>(
     nb: usize,
     rows: [*const u8; 16],
     a: *const u8,
-    ab: usize,
     prefetch: *const u8,
-    out: &mut [[[f32; 2]; T]; RP],
+    out: &mut [[f32; 2]; RP],
 ) {
-    let mut acc = [[_mm512_setzero_ps(); T]; RP];
-    let mut summs = [[_mm_setzero_ps(); T]; RP];
+    let mut acc = [_mm512_setzero_ps(); RP];
+    let mut summs = [_mm_setzero_ps(); RP];
     let off = _mm512_set1_epi8(F::OFF);
     let spread = if F::MIN {
         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2)
@@ -147,25 +146,19 @@ unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
                 _mm_prefetch::<_MM_HINT_T0>(p.add(64 * l) as *const i8);
             }
         }
-        let mut av = [_mm512_setzero_si512(); T];
-        let mut offv = [_mm512_setzero_si512(); T];
-        let mut da = [_mm512_setzero_ps(); T];
-        let mut sa = [_mm_setzero_ps(); T];
-        for t in 0..T {
-            let blk = a.add(t * ab + b * F::AB);
-            av[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256(blk.add(F::AQ) as *const __m256i));
-            if F::OFF != 0 {
-                // −Σ off·a per lane: the starting value of every weight row's integer sums.
-                let o = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av[t]);
-                offv[t] = _mm512_sub_epi32(_mm512_setzero_si512(), o);
-            }
-            // [d_a, s_a] (s only for Q8_1).
-            let h = _mm_cvtph_ps(_mm_cvtsi32_si128(ld32(blk) as i32));
-            da[t] = _mm512_broadcastss_ps(h);
-            if F::MIN {
-                sa[t] = _mm_permute_ps::<0b0101_0101>(h);
-            }
-        }
+        let blk = a.add(b * F::AB);
+        let av = _mm512_broadcast_i64x4(_mm256_loadu_si256(blk.add(F::AQ) as *const __m256i));
+        let offv = if F::OFF != 0 {
+            // −Σ off·a per lane: the starting value of every weight row's integer sums.
+            let o = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av);
+            _mm512_sub_epi32(_mm512_setzero_si512(), o)
+        } else {
+            _mm512_setzero_si512()
+        };
+        // [d_a, s_a] (s only for Q8_1).
+        let ha = _mm_cvtph_ps(_mm_cvtsi32_si128(ld32(blk) as i32));
+        let da = _mm512_broadcastss_ps(ha);
+        let sa = _mm_permute_ps::<0b0101_0101>(ha);
         for p in 0..RP {
             let (w0, w1) = (rows[2 * p].add(b * F::WB), rows[2 * p + 1].add(b * F::WB));
             let wq = F::unpack(w0, w1);
@@ -176,65 +169,56 @@ unsafe fn tile<F: Fmt, const RP: usize, const T: usize>(
             };
             let h = _mm_cvtph_ps(_mm_cvtsi64_si128(hdr as i64));
             let dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(h));
-            for t in 0..T {
-                let lanes = _mm512_dpbusd_epi32(offv[t], wq, av[t]);
-                let scale = _mm512_mul_ps(dw, da[t]);
-                acc[p][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[p][t]);
-                if F::MIN {
-                    summs[p][t] = _mm_fmadd_ps(h, sa[t], summs[p][t]);
-                }
+            let lanes = _mm512_dpbusd_epi32(offv, wq, av);
+            let scale = _mm512_mul_ps(dw, da);
+            acc[p] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[p]);
+            if F::MIN {
+                summs[p] = _mm_fmadd_ps(h, sa, summs[p]);
             }
         }
     }
     for p in 0..RP {
-        for t in 0..T {
-            let (lo, hi) = (hsum8::<false>(acc[p][t]), hsum8::<true>(acc[p][t]));
-            out[p][t] = if F::MIN {
-                let mut s = [0f32; 4];
-                _mm_storeu_ps(s.as_mut_ptr(), summs[p][t]);
-                [lo + s[1], hi + s[3]]
-            } else {
-                [lo, hi]
-            };
-        }
+        let (lo, hi) = (hsum8::<false>(acc[p]), hsum8::<true>(acc[p]));
+        out[p] = if F::MIN {
+            let mut s = [0f32; 4];
+            _mm_storeu_ps(s.as_mut_ptr(), summs[p]);
+            [lo + s[1], hi + s[3]]
+        } else {
+            [lo, hi]
+        };
     }
 }
 
-/// Rows `r0..r0 + 2·RP` (clamped to `nr`) × tokens `t0..t0 + T`.
+/// Rows `r0..r0 + 2·RP` (clamped to `nr`) against the one activation row `a`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_tile<F: Fmt, const RP: usize, const T: usize>(
+unsafe fn run_tile<F: Fmt, const RP: usize>(
     n: usize,
     w: &[u8],
     r0: usize,
     nr: usize,
     a: &[u8],
-    t0: usize,
     out: *mut f32,
-    ldo: usize,
 ) {
     let nb = n / 32;
-    let (rb, ab) = (nb * F::WB, nb * F::AB);
+    let rb = nb * F::WB;
     let mut rows = [w.as_ptr(); 16];
     for (i, r) in rows.iter_mut().enumerate().take(2 * RP) {
         *r = w.as_ptr().add((r0 + i).min(nr - 1) * rb);
     }
-    let mut res = [[[0f32; 2]; T]; RP];
+    let mut res = [[0f32; 2]; RP];
     // Matrix-vector products stream the weights once: fetch the next tile's rows ahead.
     let next = r0 + 2 * RP;
-    let prefetch = if T == 1 && next + 2 * RP <= nr {
+    let prefetch = if next + 2 * RP <= nr {
         w.as_ptr().add(next * rb)
     } else {
         std::ptr::null()
     };
-    tile::<F, RP, T>(nb, rows, a.as_ptr().add(t0 * ab), ab, prefetch, &mut res);
-    for (p, per_t) in res.iter().enumerate() {
-        for (t, pair) in per_t.iter().enumerate() {
-            for (h, &v) in pair.iter().enumerate() {
-                let r = r0 + 2 * p + h;
-                if r < nr {
-                    *out.add((t0 + t) * ldo + r) = v;
-                }
+    tile::<F, RP>(nb, rows, a.as_ptr(), prefetch, &mut res);
+    for (p, pair) in res.iter().enumerate() {
+        for (h, &v) in pair.iter().enumerate() {
+            let r = r0 + 2 * p + h;
+            if r < nr {
+                *out.add(r) = v;
             }
         }
     }
@@ -265,11 +249,11 @@ unsafe fn gemm<F: Fmt>(
     }
     let mut r0 = 0;
     while r0 + 2 * GEMV_PAIRS <= nr {
-        run_tile::<F, GEMV_PAIRS, 1>(n, w, r0, nr, a, 0, out, ldo);
+        run_tile::<F, GEMV_PAIRS>(n, w, r0, nr, a, out);
         r0 += 2 * GEMV_PAIRS;
     }
     while r0 < nr {
-        run_tile::<F, 1, 1>(n, w, r0, nr, a, 0, out, ldo);
+        run_tile::<F, 1>(n, w, r0, nr, a, out);
         r0 += 2;
     }
 }
